@@ -1,0 +1,3 @@
+from tinyai.cli import main
+
+main()
