@@ -20,12 +20,19 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
+# This machine's pip config lists local mirror folders that may be absent; pip warns about each
+# one on every package. Drop only those lines, so real errors stay visible.
+pip_install() {
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" \
+    2> >(grep -v "^WARNING: Location 'file://" >&2)
+}
+
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 have=$(cat .venv/.tinyai-installed 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
   echo "setup: installing torch (pinned by constraints.txt), then tinyai and its dependencies"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  pip_install -c constraints.txt torch
+  pip_install -c constraints.txt -e '.[dev]'
   echo "$want" > .venv/.tinyai-installed
 fi
 
