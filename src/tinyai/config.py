@@ -84,7 +84,8 @@ class Config:
 
 def config_type(name: str) -> type[Config]:
     """The allow-listed config class called `name`."""
-    _import_builtin_configs()
+    if name not in _CONFIG_TYPES:
+        _import_builtin_configs()
     try:
         return _CONFIG_TYPES[name]
     except KeyError:
@@ -95,7 +96,8 @@ def config_type(name: str) -> type[Config]:
 
 def _import_builtin_configs() -> None:
     # Technique packages define their configs at import; loading a recipe may be the first
-    # thing a process does, so make sure the built-in ones are known before looking up.
+    # thing a process does, so a name not yet known triggers importing the built-in ones.
+    # Only on a miss: loading a model must not depend on every technique package.
     from tinyai import registry
 
     registry.load_builtin_techniques()

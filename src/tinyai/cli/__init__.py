@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 
 # Command modules under tinyai.cli, in the order they appear in --help.
-COMMAND_MODULES = ("info",)
+COMMAND_MODULES = ("summary", "info")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"tinyai.cli.{_name}").register(app)

@@ -1,0 +1,349 @@
+"""`summary(model, example_inputs)`: what a model stores and computes, per layer and in total.
+
+A row is a module that owns tensors (parameters or persistent buffers, counted once even if
+shared) or does multiply-accumulates of its own. ``params`` counts parameters plus buffers
+that hold weights (quantized int8/int4 weights are often buffers); BatchNorm statistics and
+integer index/counter buffers are stored, so they count in ``bytes``, but they are not
+weights. ``bytes`` is real storage: a tensor subclass (torchao's quantized tensors) is
+measured by the inner tensors it really holds, and sub-byte dtypes by their bit width.
+MACs come from torch's own FLOP counter (FLOPs / 2) for the given inputs, attributed to
+the module whose code ran the op (a module's own MACs exclude its children's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# Buffers that are stored but are not weights: normalisation statistics and counters.
+_NON_WEIGHT_BUFFERS = {"running_mean", "running_var", "num_batches_tracked"}
+_INDEX_DTYPES = {torch.int64, torch.int32}
+
+
+@dataclasses.dataclass
+class LayerSummary:
+    name: str  # qualified module name; "" is the model itself
+    type: str
+    params: int
+    nonzero: int
+    bytes: int
+    macs: int | None
+    dtype: str  # dtype of the layer's largest weight tensor ("" if it has none)
+    bits: float  # stored bits per weight, scales and zero points included
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero / self.params if self.params else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "sparsity": self.sparsity}
+
+
+@dataclasses.dataclass
+class ModelSummary:
+    model: str
+    layers: list[LayerSummary]
+    inputs: dict[str, list[int]]  # input name -> shape the MACs were counted for
+    bytes_by_dtype: dict[str, int]
+
+    @property
+    def params(self) -> int:
+        return sum(row.params for row in self.layers)
+
+    @property
+    def nonzero(self) -> int:
+        return sum(row.nonzero for row in self.layers)
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero / self.params if self.params else 0.0
+
+    @property
+    def bytes(self) -> int:
+        return sum(row.bytes for row in self.layers)
+
+    @property
+    def macs(self) -> int | None:
+        if not self.inputs:
+            return None
+        return sum(row.macs or 0 for row in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "inputs": self.inputs,
+            "total": {
+                "params": self.params,
+                "nonzero": self.nonzero,
+                "sparsity": self.sparsity,
+                "bytes": self.bytes,
+                "macs": self.macs,
+                "bytes_by_dtype": self.bytes_by_dtype,
+            },
+            "layers": [row.to_dict() for row in self.layers],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
+        names = {f.name for f in dataclasses.fields(LayerSummary)}
+        layers = [
+            LayerSummary(**{k: v for k, v in row.items() if k in names}) for row in data["layers"]
+        ]
+        total = data["total"]
+        return cls(data["model"], layers, data["inputs"], dict(total["bytes_by_dtype"]))
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSummary:
+        return cls.from_dict(json.loads(text))
+
+    def rich_table(self) -> Table:
+        from rich.table import Table
+
+        table = Table(
+            title=f"{self.model}: {_fmt_inputs(self.inputs)}",
+            caption=f"stored bytes by dtype: {_fmt_dtypes(self.bytes_by_dtype)}",
+            show_footer=True,
+        )
+        footer = {
+            "layer": "total",
+            "type": "",
+            "params": _si(self.params),
+            "nonzero": _si(self.nonzero),
+            "sparsity": f"{self.sparsity:.1%}",
+            "dtype": "",
+            "bits": "",
+            "bytes": _fmt_bytes(self.bytes),
+            "MACs": _si(self.macs),
+        }
+        for column, foot in footer.items():
+            left = column in ("layer", "type", "dtype")
+            table.add_column(column, foot, justify="left" if left else "right")
+        for row in self.layers:
+            has_weights = row.params > 0
+            table.add_row(
+                row.name or "(model)",
+                row.type,
+                _si(row.params),
+                _si(row.nonzero),
+                f"{row.sparsity:.1%}" if has_weights else "",
+                row.dtype,
+                f"{row.bits:g}" if has_weights else "",
+                _fmt_bytes(row.bytes),
+                _si(row.macs),
+            )
+        return table
+
+    def __rich__(self) -> Table:
+        return self.rich_table()
+
+
+def summary(model: nn.Module, example_inputs: Any = None) -> ModelSummary:
+    """Per-layer and total params, non-zeros, sparsity, dtype/bits, bytes and MACs.
+
+    `example_inputs`: a dict of named tensors (``model(**inputs)``), a tuple (positional), a
+    tensor, or None to use ``model.example_inputs()`` when the model has it (else no MACs).
+    """
+    if example_inputs is None and callable(getattr(model, "example_inputs", None)):
+        example_inputs = model.example_inputs()  # type: ignore[operator]
+    counted = example_inputs is not None
+    macs = _count_macs(model, example_inputs) if counted else {}
+    root = type(model).__name__
+    rows, seen = [], set()
+    by_dtype: dict[str, int] = {}
+    for name, module in model.named_modules():
+        own = _own_tensors(module, seen)
+        key = f"{root}.{name}" if name else root
+        row = _layer_row(name, module, own, macs.get(key, 0) if counted else None)
+        for _, tensor, _ in own:
+            for leaf in _leaf_tensors(tensor):
+                label = str(leaf.dtype).removeprefix("torch.")
+                by_dtype[label] = by_dtype.get(label, 0) + _storage_bytes(leaf)
+        if own or row.macs:
+            rows.append(row)
+    return ModelSummary(root, rows, _input_shapes(example_inputs), by_dtype)
+
+
+def _own_tensors(module: nn.Module, seen: set[int]) -> list[tuple[str, torch.Tensor, bool]]:
+    """(name, tensor, is_weight) for tensors stored directly on `module`, each counted once."""
+    out = []
+    persistent = [
+        (n, b) for n, b in module.named_buffers(recurse=False)
+        if n not in module._non_persistent_buffers_set
+    ]  # fmt: skip
+    for name, tensor in [*module.named_parameters(recurse=False), *persistent]:
+        if tensor is None or id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        is_weight = isinstance(tensor, nn.Parameter) or (
+            name not in _NON_WEIGHT_BUFFERS and tensor.dtype not in _INDEX_DTYPES
+        )
+        out.append((name, tensor, is_weight))
+    return out
+
+
+def _layer_row(
+    name: str, module: nn.Module, own: list[tuple[str, torch.Tensor, bool]], macs: int | None
+) -> LayerSummary:
+    weights = [t for _, t, is_weight in own if is_weight]
+    params = sum(t.numel() for t in weights)
+    weight_bytes = sum(_storage_bytes(t) for t in weights)
+    largest = max(weights, key=lambda t: t.numel(), default=None)
+    return LayerSummary(
+        name=name,
+        type=type(module).__name__,
+        params=params,
+        nonzero=sum(_count_nonzero(t) for t in weights),
+        bytes=sum(_storage_bytes(t) for _, t, _ in own),
+        macs=macs,
+        dtype=_dtype_label(largest) if largest is not None else "",
+        bits=round(8 * weight_bytes / params, 3) if params else 0.0,
+    )
+
+
+def _count_macs(model: nn.Module, inputs: Any) -> dict[str, int]:
+    """Own MACs per module, keyed like torch's ModuleTracker ("Root.child.grandchild")."""
+    was_training = {m: m.training for m in model.modules()}
+    model.eval()  # train-mode BatchNorm would update its statistics while we count
+    try:
+        counter = FlopCounterMode(display=False, custom_mapping=_extra_formulas())
+        with counter, torch.no_grad():
+            _call(model, inputs)
+    finally:
+        for module, training in was_training.items():
+            module.training = training
+    totals = {name: sum(ops.values()) // 2 for name, ops in counter.get_flop_counts().items()}
+    totals.pop("Global", None)
+    own = dict(totals)
+    for key, total in totals.items():
+        # Subtract from the nearest ancestor that ran: containers such as ModuleList are
+        # never called, so a layer's parent in the count may be its grandparent.
+        parent = key.rpartition(".")[0]
+        while parent and parent not in totals:
+            parent = parent.rpartition(".")[0]
+        if parent:
+            own[parent] -= total
+    return own
+
+
+def _extra_formulas() -> dict[Any, Any]:
+    """FLOP formulas for CPU kernels torch's counter has none for (it would count 0).
+
+    The fused CPU attention and the oneDNN LSTM layer bypass aten.mm/bmm, so without
+    these an LSTM or a transformer using SDPA on CPU would report too few MACs.
+    """
+    aten = torch.ops.aten
+
+    def cpu_sdpa(query, key, value, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    def onednn_rnn_layer(inp, w_ih, w_hh, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+        steps = math.prod(inp[:-1])  # every (batch, time) position runs both projections
+        return 2 * steps * (w_ih[0] * w_ih[1] + w_hh[0] * w_hh[1])
+
+    return {
+        aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa,
+        aten.mkldnn_rnn_layer: onednn_rnn_layer,
+    }
+
+
+def _call(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, tuple | list):
+        return model(*inputs)
+    return model(inputs)
+
+
+def _input_shapes(inputs: Any) -> dict[str, list[int]]:
+    if inputs is None:
+        return {}
+    if isinstance(inputs, dict):
+        return {k: list(v.shape) for k, v in inputs.items() if hasattr(v, "shape")}
+    items = inputs if isinstance(inputs, tuple | list) else (inputs,)
+    return {f"input_{i}": list(v.shape) for i, v in enumerate(items) if hasattr(v, "shape")}
+
+
+def _inner_tensors(tensor: torch.Tensor) -> list[torch.Tensor] | None:
+    """The plain tensors a wrapper subclass (e.g. torchao's quantized weights) really stores."""
+    if not is_traceable_wrapper_subclass(tensor):
+        return None
+    names, _ = tensor.__tensor_flatten__()  # type: ignore[attr-defined]
+    return [getattr(tensor, n) for n in names]
+
+
+def _leaf_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
+    inner = _inner_tensors(tensor)
+    if inner is None:
+        return [tensor]
+    return [leaf for t in inner for leaf in _leaf_tensors(t)]
+
+
+def _storage_bytes(tensor: torch.Tensor) -> int:
+    inner = _inner_tensors(tensor)
+    if inner is not None:
+        return sum(_storage_bytes(t) for t in inner)
+    return math.ceil(tensor.numel() * _dtype_bits(tensor.dtype) / 8)
+
+
+def _dtype_bits(dtype: torch.dtype) -> int:
+    match = re.fullmatch(r"torch\.u?int([1-7])", str(dtype))  # torch.uint4, torch.int2, ...
+    if match:
+        return int(match.group(1))
+    return 1 if str(dtype) == "torch.bool" else dtype.itemsize * 8
+
+
+def _dtype_label(tensor: torch.Tensor) -> str:
+    inner = _inner_tensors(tensor)
+    if inner:
+        tensor = max(inner, key=lambda t: t.numel())  # the payload, not its scales
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def _count_nonzero(tensor: torch.Tensor) -> int:
+    inner = _inner_tensors(tensor)
+    if inner is not None and callable(getattr(tensor, "dequantize", None)):
+        tensor = tensor.dequantize()  # type: ignore[operator]
+    elif inner is not None:
+        tensor = max(inner, key=lambda t: t.numel())
+    return int(torch.count_nonzero(tensor.detach()))
+
+
+def _si(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return str(value)
+
+
+def _fmt_bytes(value: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value} B"
+
+
+def _fmt_dtypes(by_dtype: dict[str, int]) -> str:
+    ordered = sorted(by_dtype.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in ordered)
+
+
+def _fmt_inputs(inputs: dict[str, list[int]]) -> str:
+    if not inputs:
+        return "no inputs given (no MACs)"
+    return ", ".join(f"{k}[{'x'.join(map(str, v))}]" for k, v in inputs.items())
