@@ -1,0 +1,89 @@
+"""`tinyai predict ARTIFACT INPUT...`: run an artifact on sentences, wav files or images.
+
+Runs on the torch-free runtime. Inputs come from the arguments or, when there are none,
+from stdin, one per line. Sentence-pair models take "first<TAB>second".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def predict(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by tinyai export."),
+    inputs: list[str] | None = typer.Argument(
+        None, help="Sentences, wav files or image files (default: stdin, one per line)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per input, as a JSON list."
+    ),
+    threads: int = typer.Option(1, min=1, help="onnxruntime intra-op threads."),
+    top_k: int = typer.Option(1, min=1, help="Classification: also list the top K labels."),
+    max_chars: int = typer.Option(200, min=1, help="Character LM: characters to generate."),
+    temperature: float = typer.Option(0.0, min=0.0, help="Character LM: 0 = greedy, else sample."),
+    seed: int = typer.Option(0, help="Character LM: sampling seed."),
+) -> None:
+    """Predict with an artifact: label and score, score, embedding or completion."""
+    from tinyai.errors import DataError
+    from tinyai.runtime import load_artifact
+
+    predictor = load_artifact(artifact, threads=threads)
+    items = list(inputs or []) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not items:
+        raise DataError("nothing to predict: pass inputs as arguments or on stdin, one per line")
+    raw = _parse(items, predictor.manifest["preprocessing"])
+    if predictor.kind == "char-lm":
+        results = predictor.predict(
+            raw, max_new_chars=max_chars, temperature=temperature, seed=seed
+        )
+    else:
+        results = predictor.predict(raw, top_k=top_k)
+    for item, result in zip(items, results, strict=True):
+        result.setdefault("input", item)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    for result in results:
+        typer.echo(_line(result, top_k))
+
+
+def _parse(items: list[str], settings: dict[str, Any]) -> list[Any]:
+    from tinyai.errors import DataError
+
+    if settings["type"] == "text" and settings.get("text_pair"):
+        pairs = [tuple(item.split("\t", 1)) for item in items]
+        if any(len(p) != 2 for p in pairs):
+            raise DataError('this model scores sentence pairs: write each as "first<TAB>second"')
+        return pairs
+    if settings["type"] in ("image", "audio"):
+        missing = [item for item in items if not Path(item).is_file()]
+        if missing:
+            raise DataError(f"input file {missing[0]} does not exist")
+    return items
+
+
+def _line(result: dict[str, Any], top_k: int) -> str:
+    if "label" in result:
+        if top_k > 1:
+            return (
+                result["input"]
+                + "\t"
+                + ", ".join(f"{t['label']} {t['score']:.4f}" for t in result["top"])
+            )
+        return f"{result['label']}\t{result['score']:.4f}\t{result['input']}"
+    if "embedding" in result:
+        vec = result["embedding"]
+        head = ", ".join(f"{v:.4f}" for v in vec[:4])
+        return f"[{head}, ...] ({len(vec)} dims)\t{result['input']}"
+    if "completion" in result:
+        return result["prompt"] + result["completion"]
+    return f"{result['score']:.4f}\t{result['input']}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(predict)

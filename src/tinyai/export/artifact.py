@@ -1,0 +1,100 @@
+"""Writing the artifact directory: graph, packed weights, preprocessing, manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from tinyai.export.config import ExportConfig
+
+
+def write_artifact(
+    model: nn.Module,
+    out: Path,
+    task: Any,
+    config: ExportConfig,
+    history: list[dict[str, Any]],
+    metrics: dict[str, Any],
+) -> None:
+    """Fill the empty directory `out` with the artifact for `model` on `task`."""
+    import onnx
+
+    from tinyai import __version__
+    from tinyai.export import assets, extensions, onnx_export, packing, verify
+    from tinyai.runtime.manifest import FORMAT, FORMAT_VERSION, MODEL_NAME, write_manifest
+
+    extensions.load_technique_extensions()
+
+    inputs = _on_model_device(task.example_inputs(batch_size=2), model)
+    proto, exporter = onnx_export.to_onnx(model, inputs, task.output_name, task.kind, config)
+    passes = extensions.passes_for(model)
+    for graph_pass in passes:
+        proto = graph_pass(proto, model)
+    onnx.checker.check_model(proto, full_check=True)
+    stats = packing.weight_stats(proto)
+    packed = (
+        packing.pack_initializers(proto, out, config.min_pack_bytes, config.min_saving)
+        if config.pack_weights
+        else None
+    )
+    onnx.save_model(proto, str(out / MODEL_NAME))
+    input_spec, output_spec = assets.io_spec(proto)
+
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tinyai_version": __version__,
+        "task": task.name,
+        "kind": task.kind,
+        "inputs": input_spec,
+        "outputs": output_spec,
+        "preprocessing": assets.write_preprocessing(task, out, inputs),
+        "label_names": task.label_names,
+        "model": {
+            "file": MODEL_NAME,
+            "exporter": exporter,
+            "opset": max(
+                (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=None
+            ),
+            "graph_passes": [getattr(p, "__qualname__", repr(p)) for p in passes],
+            "torch_class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "torch_modules": _module_summary(model),
+            "export_config": config.to_dict(),
+            "weights": stats,
+        },
+        "packed_weights": packed,
+        "history": list(history),
+        "metrics": dict(metrics),
+    }
+    if "pte" in config.formats:
+        from tinyai.export.pte import write_pte
+
+        check = _on_model_device(task.example_inputs(batch_size=3), model)
+        manifest["other_formats"] = {"pte": write_pte(model, inputs, out, check)}
+    if config.verify:
+        manifest["export_check"] = verify.check_parity(
+            model, out, manifest, task, config, bool(passes)
+        )
+    write_manifest(out, manifest)
+
+
+def _on_model_device(inputs: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    device = next((p.device for p in model.parameters()), None)
+    return inputs if device is None else {k: v.to(device) for k, v in inputs.items()}
+
+
+def _module_summary(model: nn.Module) -> dict[str, Any]:
+    """Leaf module types by count and any per-module bit-widths a technique recorded."""
+    counts: dict[str, int] = {}
+    bits: dict[str, int] = {}
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None:
+            kind = type(module).__name__
+            counts[kind] = counts.get(kind, 0) + 1
+        value = getattr(module, "bits", None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            bits[name] = value
+    return {"leaf_types": dict(sorted(counts.items())), "bits": bits}

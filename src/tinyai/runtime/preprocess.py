@@ -1,0 +1,134 @@
+"""Raw inputs -> model inputs, from the settings an artifact's manifest records.
+
+Audio and image go through tinyai.features, the very functions the training pipeline calls,
+so a deployed model sees the features it was trained on. Text uses the artifact's own
+tokenizer.json through the `tokenizers` library (what transformers' fast tokenizers run).
+numpy, Pillow and tokenizers only: never torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyai.errors import ArtifactError, DataError
+from tinyai.features.audio import AudioFeatures, log_mel
+from tinyai.features.image import ImageNormalization, to_pixel_values
+
+
+class TextInputs:
+    """Sentences or sentence pairs -> int64 input_ids / attention_mask, padded to the longest."""
+
+    def __init__(self, root: Path, settings: dict[str, Any]) -> None:
+        from tokenizers import Tokenizer
+
+        self.max_length = int(settings.get("max_length", 128))
+        self.pair = bool(settings.get("text_pair", False))
+        self.tokenizer = Tokenizer.from_file(str(root / settings["tokenizer"]))
+        self.tokenizer.enable_truncation(max_length=self.max_length)
+        self.tokenizer.enable_padding(pad_id=int(settings.get("pad_token_id", 0)))
+
+    def __call__(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
+        batch = [tuple(t) if isinstance(t, list | tuple) else t for t in texts]
+        if self.pair and not all(isinstance(t, tuple) and len(t) == 2 for t in batch):
+            raise DataError("this model scores sentence pairs; pass (first, second) pairs")
+        encodings = self.tokenizer.encode_batch(batch)
+        return {
+            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+        }
+
+
+class ImageInputs:
+    """Image files or uint8 arrays -> normalised float32 pixel_values [N, C, H, W]."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.normalization = ImageNormalization.from_dict(settings["normalization"])
+        self.size = (int(settings["width"]), int(settings["height"]))
+
+    def load(self, path: str | Path) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        mode = "L" if self.normalization.channels == 1 else "RGB"
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode)
+                if img.size != self.size:
+                    img = img.resize(self.size, Image.Resampling.BILINEAR)
+                return np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"{path} is not a readable image ({exc})") from None
+
+    def __call__(self, images: Any) -> dict[str, np.ndarray]:
+        if isinstance(images, np.ndarray):
+            return {"pixel_values": to_pixel_values(images, self.normalization)}
+        arrays = [self.load(x) if isinstance(x, str | Path) else np.asarray(x) for x in images]
+        return {"pixel_values": to_pixel_values(np.stack(arrays), self.normalization)}
+
+
+class AudioInputs:
+    """Wav files or float32 waveforms in [-1, 1] -> log-mel features [N, frames, n_mels]."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.features = AudioFeatures.from_dict(settings["features"])
+        self.num_samples = int(settings.get("num_samples", self.features.sample_rate))
+
+    def load(self, path: str | Path) -> np.ndarray:
+        from tinyai.data._files import decode_wav  # the training pipeline's wav reader
+
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read {path} ({exc.strerror})") from None
+        return decode_wav(data, str(path)).astype(np.float32) / np.float32(32768.0)
+
+    def fit(self, wave: np.ndarray) -> np.ndarray:
+        """Pad with silence or cut to the clip length the model was trained on."""
+        clip = np.zeros(self.num_samples, dtype=np.float32)
+        clip[: min(self.num_samples, len(wave))] = wave[: self.num_samples]
+        return clip
+
+    def __call__(self, clips: Any) -> dict[str, np.ndarray]:
+        if isinstance(clips, np.ndarray) and clips.ndim == 2:
+            waves = [np.asarray(c, dtype=np.float32) for c in clips]
+        else:
+            waves = [
+                self.load(c) if isinstance(c, str | Path) else np.asarray(c, np.float32)
+                for c in clips
+            ]
+        return {"features": log_mel(np.stack([self.fit(w) for w in waves]), self.features)}
+
+
+class CharInputs:
+    """Text prompts <-> int64 character ids with the artifact's vocabulary."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.vocab: list[str] = list(settings["vocab"])
+        self.index = {ch: i for i, ch in enumerate(self.vocab)}
+        self.seq_len = int(settings.get("seq_len", 128))
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = sorted({ch for ch in text if ch not in self.index})
+        if unknown:
+            raise DataError(f"characters {''.join(unknown)!r} are not in the model's vocabulary")
+        return np.asarray([self.index[ch] for ch in text], dtype=np.int64)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.vocab[int(i)] for i in ids)
+
+
+def build(root: Path, settings: dict[str, Any]) -> Any:
+    """The input converter for an artifact's ``preprocessing`` section."""
+    kind = settings.get("type")
+    if kind == "text":
+        return TextInputs(root, settings)
+    if kind == "image":
+        return ImageInputs(settings)
+    if kind == "audio":
+        return AudioInputs(settings)
+    if kind == "chars":
+        return CharInputs(settings)
+    raise ArtifactError(f"unknown preprocessing type {kind!r} in the manifest; upgrade tinyai")

@@ -1,0 +1,121 @@
+"""Every (model, technique) row exports to a checked artifact whose outputs match PyTorch."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from artifact_cases import BY_ID, artifact, params
+
+from tinyai.errors import ArtifactError
+from tinyai.runtime import load_artifact
+from tinyai.runtime.manifest import sha256_file
+
+
+def _reference(model, inputs):
+    with torch.no_grad():
+        return model(**inputs).float().numpy()
+
+
+@pytest.mark.parametrize("row_id", params())
+def test_artifact_has_checked_graph_and_complete_manifest(row_id):
+    _, task, path = artifact(row_id)
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["task"] == task.name and manifest["kind"] == task.kind
+    assert [i["name"] for i in manifest["inputs"]] == list(task.input_names)
+    assert manifest["outputs"][0]["name"] == task.output_name
+    assert all(i["shape"][0] == "batch" for i in manifest["inputs"])
+    assert manifest["label_names"] == task.label_names
+    assert manifest["tinyai_version"] and manifest["history"][0]["stage"] == row_id
+    for name, entry in manifest["files"].items():
+        assert sha256_file(path / name) == entry["sha256"]
+        assert (path / name).stat().st_size == entry["bytes"]
+    if not manifest["packed_weights"]:  # a packed graph was checked before its weights moved
+        onnx.checker.check_model(str(path / "model.onnx"), full_check=True)
+    assert manifest["export_check"]["max_abs_diff"] <= max(
+        1e-6, BY_ID[row_id].tolerance * manifest["export_check"]["max_abs_reference"]
+    )
+
+
+@pytest.mark.parametrize("row_id", params())
+def test_artifact_matches_pytorch_at_other_batch_sizes(row_id):
+    model, task, path = artifact(row_id)
+    predictor = load_artifact(path)
+    for batch_size in (1, 4):
+        inputs = task.example_inputs(batch_size=batch_size)
+        expected = _reference(model, inputs)
+        got = predictor.run({k: v.numpy() for k, v in inputs.items()})
+        bound = max(1e-6, BY_ID[row_id].tolerance * float(np.abs(expected).max()))
+        assert got.shape == expected.shape
+        assert float(np.abs(got - expected).max()) <= bound
+
+
+def test_text_artifact_accepts_any_sequence_length():
+    model, task, path = artifact("minilm-sst2")
+    predictor = load_artifact(path)
+    sentences = [
+        "ok",
+        "a considerably longer sentence, with more tokens than the traced example had",
+    ]
+    inputs = task.encode(sentences)
+    expected = _reference(model, {k: torch.from_numpy(v) for k, v in inputs.items()})
+    np.testing.assert_allclose(predictor.outputs(sentences), expected, atol=2e-5)
+
+
+def _model_bytes(path):
+    manifest = json.loads((path / "manifest.json").read_text())
+    return sum(e["bytes"] for n, e in manifest["files"].items() if not n.startswith("tokenizer"))
+
+
+@pytest.mark.parametrize(("row_id", "max_ratio"), [("mlp-pruned", 0.25), ("mlp-clustered", 0.2)])
+def test_sparse_and_clustered_weights_are_packed_losslessly(row_id, max_ratio):
+    model, _, path = artifact(row_id)
+    manifest = json.loads((path / "manifest.json").read_text())
+    packed = manifest["packed_weights"]
+    assert packed and {t["codec"] for t in packed["tensors"]} - {"raw"}
+    assert _model_bytes(path) < max_ratio * _model_bytes(artifact("mlp")[2])
+    # Lossless: the decoded weights are the module's weights bit for bit.
+    from tinyai.runtime.session import read_packed_weights
+
+    decoded = read_packed_weights(path, packed)
+    weights = {k: v.numpy() for k, v in model.state_dict().items()}
+    for name, array in decoded.items():
+        assert np.array_equal(array, weights[name])
+
+
+@pytest.mark.parametrize(("row_id", "dtype"), [("mlp-int8", "int8"), ("mlp-int4", "uint8")])
+def test_quantized_artifacts_store_integer_weights(row_id, dtype):
+    _, _, path = artifact(row_id)
+    manifest = json.loads((path / "manifest.json").read_text())
+    by_dtype = manifest["model"]["weights"]["bytes_by_dtype"]
+    assert by_dtype.get(dtype, 0) > by_dtype.get("float", 0)
+    assert manifest["model"]["graph_passes"]
+    assert _model_bytes(path) < 0.3 * _model_bytes(artifact("mlp")[2])
+
+
+def test_export_refuses_to_overwrite_a_folder_that_is_not_an_artifact(tmp_path):
+    import tinyai
+
+    (tmp_path / "notes.txt").write_text("mine")
+    model, task, _ = artifact("kws")
+    with pytest.raises(ArtifactError, match="not a tinyai artifact"):
+        tinyai.export(model, tmp_path, task=task)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_failed_export_keeps_the_previous_artifact_and_leaves_no_partial_folder(tmp_path):
+    from artifact_cases import copy_of
+
+    import tinyai
+    from tinyai.errors import ConfigError
+    from tinyai.export import ExportConfig
+
+    model, task, _ = artifact("char-gru")
+    previous = copy_of("kws", tmp_path)
+    before = (previous / "manifest.json").read_text()
+    with pytest.raises(ConfigError):  # pte refuses GRUs (or executorch is not installed)
+        tinyai.export(model, previous, task=task, config=ExportConfig(formats=("onnx", "pte")))
+    assert (previous / "manifest.json").read_text() == before
+    load_artifact(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kws"]
