@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tinyai._verbs import make_package_callable
 from tinyai.export.artifact import write_artifact
 from tinyai.export.config import ExportConfig
 from tinyai.export.extensions import register_graph_pass, register_onnx_translation
@@ -98,16 +97,4 @@ def _check_destination(out: Path) -> Path:
     return out
 
 
-class _CallableModule(types.ModuleType):
-    """`tinyai.export` is both this package and the public verb.
-
-    Once anything imports the package (a technique registering a graph pass does), Python
-    binds the attribute ``tinyai.export`` to this module, shadowing the lazy verb in
-    tinyai/__init__.py; making the module callable keeps ``tinyai.export(model, ...)`` working.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Path:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_package_callable(__name__, export)
