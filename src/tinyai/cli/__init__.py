@@ -22,7 +22,9 @@ app = typer.Typer(
 )
 
 # Command modules under tinyai.cli, in the order they appear in --help.
-COMMAND_MODULES = ("demo", "export", "predict", "bench", "evaluate", "summary", "info")
+COMMAND_MODULES = (
+    "demo", "prune", "export", "predict", "bench", "evaluate", "summary", "info",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"tinyai.cli.{_name}").register(app)

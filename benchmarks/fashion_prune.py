@@ -1,0 +1,543 @@
+"""Pruning benchmark: Fashion-MNIST CNN (unstructured 90% + AGP, structured 50% channels),
+a LeNet-300-100 lottery ticket, and head/FFN pruning of a MiniLM SST-2 classifier.
+
+    python benchmarks/fashion_prune.py --phase all        # train (cached) + measure
+    python benchmarks/fashion_prune.py --phase measure    # re-measure cached models only
+    python benchmarks/fashion_prune.py --quick            # whole pipeline on small slices
+
+Training results are cached under tinyai.paths.cache_dir("bench", "fashion_prune"); sizes,
+accuracies and latencies are measured on the exported artifacts (ONNX Runtime, 1 thread,
+batch 1, dense and pruned timed side by side, interleaved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tinyai.models import FashionCNN, FashionCNNConfig, LeNet300100
+from tinyai.paths import cache_dir
+from tinyai.prune import (
+    AGPSchedule,
+    GradualPruner,
+    LotteryConfig,
+    MagnitudePruning,
+    StructuredPruning,
+    copy_model,
+    load_pruned,
+    lottery_ticket,
+    make_permanent,
+    prune_,
+    save_pruned,
+    sparsity,
+)
+from tinyai.prune.lottery import random_reinit
+from tinyai.tasks import get_task
+from tinyai.train import TrainConfig, train
+
+RESULTS = Path(__file__).parent / "results" / "fashion_prune.json"
+
+
+def batches_fn(task: Any, n_train: int, batch_size: int = 128):
+    data = task.dataset("train")
+    if n_train < len(data):
+        data = data.subset(np.arange(n_train))
+    return lambda epoch: task.batches(data, batch_size, shuffle=True, seed=epoch)
+
+
+def fit(
+    model: nn.Module,
+    task: Any,
+    args: argparse.Namespace,
+    epochs: float,
+    lr: float,
+    loss_hook: Any = None,
+    teacher: nn.Module | None = None,
+) -> None:
+    from tinyai.distill.losses import hinton_loss
+
+    def loss_fn(m: nn.Module, batch: dict) -> torch.Tensor:
+        if loss_hook is not None:
+            loss_hook()
+        outputs = m(**task.model_inputs(batch))
+        if teacher is None:
+            return task.loss(outputs, batch)
+        with torch.no_grad():
+            teacher_out = teacher(**task.model_inputs(batch))
+        return hinton_loss(outputs, teacher_out, batch["labels"], temperature=4.0, alpha=0.5)
+
+    cfg = TrainConfig(
+        epochs=epochs, lr=lr, warmup=0.05, decay="cosine", weight_decay=1e-4, log_every=100
+    )
+    train(model, batches_fn(task, args.n_train), cfg, loss_fn)
+
+
+def torch_accuracy(model: nn.Module, task: Any, n_test: int) -> float:
+    data = task.dataset("test").subset(np.arange(n_test))
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for batch in task.batches(data, 1000):
+            correct += int((model(**task.model_inputs(batch)).argmax(-1) == batch["labels"]).sum())
+    return correct / n_test
+
+
+def steps_per_epoch(args: argparse.Namespace) -> int:
+    return -(-args.n_train // 128)
+
+
+# ----------------------------------------------------------------------------- train phase
+def train_phase(args: argparse.Namespace, cache: Path) -> None:
+    task = get_task("fashion-mnist")
+    teacher_dir = cache / "teacher"
+    if not (teacher_dir / "pruning.json").is_file():
+        torch.manual_seed(0)
+        teacher = FashionCNN(FashionCNNConfig(channels=(32, 64, 128), dropout=0.1))
+        fit(teacher, task, args, args.epochs, 3e-3)
+        save_pruned(teacher, teacher_dir)
+    teacher = load_pruned(teacher_dir)
+
+    sparse_dir = cache / "unstructured90"
+    if not (sparse_dir / "pruning.json").is_file():
+        model = copy.deepcopy(teacher)
+        total = int(args.sparse_epochs * steps_per_epoch(args))
+        config = MagnitudePruning(
+            sparsity=0.9,
+            scope="global",
+            schedule=AGPSchedule(
+                start_step=0, end_step=int(total * 0.6), frequency=max(total // 40, 1)
+            ),
+        )
+        pruner = GradualPruner(model, config)
+        fit(model, task, args, args.sparse_epochs, 1e-3, loss_hook=pruner.hook())
+        make_permanent(model)
+        save_pruned(model, sparse_dir)
+
+    # The same schedule, distilling from the dense teacher while sparsity rises.
+    kd_dir = cache / "unstructured90-kd"
+    if not (kd_dir / "pruning.json").is_file():
+        model = copy.deepcopy(teacher)
+        total = int(args.kd_epochs * steps_per_epoch(args))
+        config = MagnitudePruning(
+            sparsity=0.9,
+            scope="global",
+            schedule=AGPSchedule(
+                start_step=0, end_step=int(total * 0.5), frequency=max(total // 40, 1)
+            ),
+        )
+        pruner = GradualPruner(model, config)
+        fit(
+            model, task, args, args.kd_epochs, 1e-3, loss_hook=pruner.hook(), teacher=teacher.eval()
+        )
+        make_permanent(model)
+        save_pruned(model, kd_dir)
+
+    channel_dir = cache / "structured50"
+    if not (channel_dir / "pruning.json").is_file():
+        model = copy.deepcopy(teacher)
+        batch = next(iter(task.batches("train", 256, shuffle=True)))
+        prune_(
+            model,
+            StructuredPruning(ratio=0.5, importance="taylor"),
+            example_inputs=task.example_inputs(1),
+            loss_fn=lambda m: task.loss(m(**task.model_inputs(batch)), batch),
+        )
+        print(model.tinyai_pruning_plans and "structured plan applied")
+        fit(model, task, args, args.ft_epochs, 1e-3)
+        save_pruned(model, channel_dir)
+
+    lottery_file = cache / "lottery.json"
+    if not lottery_file.is_file():
+        lottery_file.write_text(json.dumps(run_lottery(task, args)))
+
+
+def run_lottery(task: Any, args: argparse.Namespace) -> dict[str, Any]:
+    def model_fn() -> nn.Module:
+        return LeNet300100()
+
+    def train_fn(model: nn.Module, on_step: Any) -> float:
+        calls = [0]
+
+        def hook() -> None:
+            on_step(calls[0])
+            calls[0] += 1
+
+        fit(model, task, args, args.lottery_epochs, 1.2e-3, loss_hook=hook)
+        return torch_accuracy(model, task, args.n_test)
+
+    torch.manual_seed(0)
+    config = LotteryConfig(
+        rounds=args.lottery_rounds, prune_per_round=0.2, rewind_step=200, exclude=()
+    )
+    result = lottery_ticket(model_fn, train_fn, config)
+    control = random_reinit(model_fn, result.masks, seed=1234)
+    control_acc = train_fn(control, lambda step: None)
+    return {
+        "rounds": [vars(r) for r in result.rounds],
+        "ticket_weights_left": 1 - sparsity(result.model)["__total__"],
+        "random_reinit_accuracy": control_acc,
+        "rewind_step": config.rewind_step,
+        "epochs_per_round": args.lottery_epochs,
+    }
+
+
+# ----------------------------------------------------------------------------- measure phase
+def export_artifact(model: nn.Module, out: Path, task: Any, history: list[dict]) -> Path:
+    from tinyai.export import export
+
+    return export(make_permanent(copy_model(model)), out, task, history=history)
+
+
+def artifact_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.iterdir() if f.name != "manifest.json")
+
+
+def artifact_accuracy(path: Path, task: Any, n_test: int) -> float:
+    from tinyai.runtime import load_artifact
+
+    predictor = load_artifact(path, threads=1)
+    data = task.dataset("test").subset(np.arange(n_test))
+    correct = 0
+    for batch in task.numpy_batches(data, 500):
+        correct += int((predictor.run(batch).argmax(-1) == batch["labels"]).sum())
+    return correct / n_test
+
+
+def interleaved_latency(
+    paths: dict[str, Path], feed: dict[str, np.ndarray], rounds: int
+) -> dict[str, float]:
+    """Median batch-1 latency (ms) per artifact, alternating runs so load noise is shared."""
+    from tinyai.runtime import load_artifact
+
+    sessions = {k: load_artifact(p, threads=1) for k, p in paths.items()}
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    for _ in range(20):
+        for s in sessions.values():
+            s.run(feed)
+    for _ in range(rounds):
+        for k, s in sessions.items():
+            start = time.perf_counter()
+            for _ in range(10):
+                s.run(feed)
+            times[k].append((time.perf_counter() - start) / 10 * 1000)
+    # The median is the headline; the minimum (least disturbed round) is kept as a check,
+    # since this machine is shared and a busy neighbour inflates every percentile.
+    return {k: float(np.median(v)) for k, v in times.items()} | {
+        f"{k}:min": float(np.min(v)) for k, v in times.items()
+    }
+
+
+def measure_phase(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
+    task = get_task("fashion-mnist")
+    art = cache / "artifacts"
+    models = {
+        name: load_pruned(cache / name)
+        for name in ("teacher", "unstructured90", "unstructured90-kd", "structured50")
+    }
+    paths = {
+        name: export_artifact(m, art / name, task, [{"stage": name}]) for name, m in models.items()
+    }
+    feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
+    latency = interleaved_latency(paths, feed, args.latency_rounds)
+    rows = {}
+    for name, m in models.items():
+        rows[name] = {
+            "params": sum(p.numel() for p in m.parameters()),
+            "nonzero_params": int(sum((p != 0).sum() for p in m.parameters())),
+            "artifact_bytes": artifact_bytes(paths[name]),
+            "accuracy": artifact_accuracy(paths[name], task, args.n_test),
+            "latency_ms": latency[name],
+            "latency_min_ms": latency[f"{name}:min"],
+        }
+    dense = rows["teacher"]
+    for row in rows.values():
+        row["size_ratio"] = dense["artifact_bytes"] / row["artifact_bytes"]
+        row["speedup"] = dense["latency_ms"] / row["latency_ms"]
+        row["speedup_min"] = dense["latency_min_ms"] / row["latency_min_ms"]
+        row["accuracy_drop_pt"] = 100 * (dense["accuracy"] - row["accuracy"])
+    return {
+        "fashion": rows,
+        "lottery": json.loads((cache / "lottery.json").read_text()),
+        "sensitivity": sensitivity_study(models["teacher"], task, args),
+    }
+
+
+def sensitivity_study(teacher: nn.Module, task: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Per-layer sensitivity of the teacher, then one-shot 80% pruning (no fine-tuning) with
+    a uniform per-layer target, global ranking, and the sensitivity-based allocation."""
+    from tinyai.prune import allocate_sparsity, sensitivity
+
+    n_eval = min(args.n_test, 2000)
+    table = sensitivity(
+        teacher, lambda m: torch_accuracy(m, task, n_eval), sparsities=(0.5, 0.7, 0.8, 0.9, 0.95)
+    )
+    table.plot(RESULTS.with_name("fashion_prune_sensitivity.png"))
+    target = 0.8
+    allocation = allocate_sparsity(table, target)
+    one_shot = {}
+    for name, config in {
+        "uniform per layer": MagnitudePruning(sparsity=target),
+        "global ranking": MagnitudePruning(sparsity=target, scope="global"),
+        "sensitivity allocation": MagnitudePruning(sparsity=target, layer_sparsity=allocation),
+    }.items():
+        model = copy_model(teacher)
+        prune_(model, config)
+        one_shot[name] = {
+            "accuracy": torch_accuracy(model, task, n_eval),
+            "sparsity": sparsity(model)["__total__"],
+        }
+    return {
+        "baseline": table.baseline,
+        "table": table.to_markdown(),
+        "target": target,
+        "allocation": allocation,
+        "one_shot": one_shot,
+        "eval_examples": n_eval,
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if "fashion" in results:
+        lines += [
+            "| model | params (nonzero) | artifact bytes | size ratio | accuracy | drop (pt) "
+            "| latency ms (b=1, 1 thr) | speedup (median / min) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in results["fashion"].items():
+            lines.append(
+                f"| {name} | {r['params']:,} ({r['nonzero_params']:,}) | "
+                f"{r['artifact_bytes']:,} | {r['size_ratio']:.2f}x | "
+                f"{r['accuracy']:.4f} | {r['accuracy_drop_pt']:+.2f} | "
+                f"{r['latency_ms']:.3f} | {r['speedup']:.2f}x / "
+                f"{r['speedup_min']:.2f}x |"
+            )
+        lot = results["lottery"]
+        lines += ["", "| lottery round | weights left | test accuracy |", "|---|---|---|"]
+        lines += [
+            f"| {r['round']} | {1 - r['sparsity']:.3f} | {r['metric']:.4f} |" for r in lot["rounds"]
+        ]
+        lines.append(
+            f"| random re-init of the last mask | {lot['ticket_weights_left']:.3f} | "
+            f"{lot['random_reinit_accuracy']:.4f} |"
+        )
+    if "sensitivity" in results:
+        sens = results["sensitivity"]
+        lines += [
+            "",
+            f"Sensitivity (test accuracy on {sens['eval_examples']} images, one layer "
+            "pruned at a time, no fine-tuning):",
+            "",
+            sens["table"],
+            "",
+            f"| one-shot {sens['target']:.0%} (no fine-tuning) | sparsity | accuracy |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v['sparsity']:.3f} | {v['accuracy']:.4f} |"
+            for k, v in sens["one_shot"].items()
+        ]
+    if "minilm" in results:
+        lines += ["", minilm_markdown(results["minilm"])]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- MiniLM SST-2
+MINILM_RATIOS = (0.25, 0.5)
+
+
+def minilm_setup(quick: bool) -> tuple[Any, Path, Any]:
+    from tinyai.models import resolve
+
+    tokenizer_dir = resolve("minilm-l6")
+    task = get_task("sst2", tokenizer=tokenizer_dir, max_length=64)
+    return (
+        task,
+        cache_dir("bench", "fashion_prune_quick" if quick else "fashion_prune", "minilm"),
+        tokenizer_dir,
+    )
+
+
+def minilm_finetune(
+    model: nn.Module, task: Any, tokenizer_dir: Path, steps: int, n_train: int, seed: int
+) -> None:
+    from tinyai.distill import FinetuneConfig, finetune
+
+    data = task.dataset("train").subset(
+        np.random.default_rng(seed).permutation(len(task.dataset("train")))[:n_train]
+    )
+    config = FinetuneConfig(
+        train=TrainConfig(steps=steps, lr=8e-5, warmup=0.06, seed=seed, log_every=25),
+        batch_size=32,
+        max_length=64,
+        freeze_embeddings=True,
+    )
+    finetune(model, task, config, tokenizer=tokenizer_dir, data=data)
+
+
+def minilm_teacher(task: Any, root: Path, tokenizer_dir: Path, quick: bool) -> nn.Module:
+    """The SST-2 teacher of benchmarks/sst2_distill.py when cached, else a cheap one here."""
+    from safetensors.torch import load_file
+
+    from tinyai.models import TextClassifier, load_encoder
+
+    model = TextClassifier(load_encoder("minilm-l6"), num_labels=2, pooling="mean")
+    shared = cache_dir("sst2_distill", "full") / "teacher.safetensors"
+    own = root / "teacher.safetensors"
+    if not quick and shared.is_file():
+        model.load_state_dict(load_file(str(shared)))
+        return model.eval()
+    if not own.is_file():
+        minilm_finetune(
+            model, task, tokenizer_dir, 12 if quick else 250, 512 if quick else 8_000, seed=0
+        )
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(own))
+    model.load_state_dict(load_file(str(own)))
+    return model.eval()
+
+
+def minilm_train_phase(quick: bool) -> None:
+    task, root, tokenizer_dir = minilm_setup(quick)
+    teacher = minilm_teacher(task, root, tokenizer_dir, quick)
+    if not (root / "dense" / "pruning.json").is_file():
+        save_pruned(teacher, root / "dense", tokenizer=tokenizer_dir)
+    batch = next(iter(task.batches(task.dataset("train").subset(np.arange(256)), 64)))
+    for ratio in MINILM_RATIOS:
+        out = root / f"heads-ffn-{int(ratio * 100)}"
+        if (out / "pruning.json").is_file():
+            continue
+        model = copy.deepcopy(teacher)
+        prune_(
+            model,
+            StructuredPruning(ratio=ratio, importance="taylor", targets=("heads", "ffn")),
+            example_inputs=task.example_inputs(1),
+            loss_fn=lambda m: task.loss(m(**task.model_inputs(batch)), batch),
+        )
+        # A short recovery fine-tune (no teacher), on a different slice than the teacher's.
+        minilm_finetune(
+            model, task, tokenizer_dir, 8 if quick else 100, 256 if quick else 3_200, seed=1
+        )
+        save_pruned(model, out, tokenizer=tokenizer_dir)
+
+
+def minilm_measure_phase(quick: bool) -> dict[str, Any]:
+    task, root, _ = minilm_setup(quick)
+    names = ["dense"] + [f"heads-ffn-{int(r * 100)}" for r in MINILM_RATIOS]
+    models = {n: load_pruned(root / n) for n in names}
+    paths = {
+        n: export_artifact(m, root / "artifacts" / n, task, [{"stage": n}])
+        for n, m in models.items()
+    }
+    dev = task.dataset("dev")
+    n_dev = 128 if quick else len(dev)
+    tok = task.tokenizer(
+        dev.texts[:1], padding="max_length", truncation=True, max_length=64, return_tensors="np"
+    )
+    feed = {
+        "input_ids": tok["input_ids"].astype(np.int64),
+        "attention_mask": tok["attention_mask"].astype(np.int64),
+    }
+    latency = interleaved_latency(paths, feed, 20 if quick else 100)
+    rows = {}
+    for n, m in models.items():
+        heads = sum(
+            b.query.out_features // b.attention_head_size
+            for b in (mod for mod in m.modules() if hasattr(mod, "attention_head_size"))
+        )
+        rows[n] = {
+            "params": sum(p.numel() for p in m.parameters()),
+            "heads": heads,
+            "ffn_units": sum(
+                mod.intermediate.dense.out_features
+                for mod in m.modules()
+                if hasattr(mod, "intermediate")
+            ),
+            "accuracy": text_accuracy(paths[n], task, dev, n_dev),
+            "latency_ms": latency[n],
+            "latency_min_ms": latency[f"{n}:min"],
+            "artifact_bytes": artifact_bytes(paths[n]),
+        }
+    for row in rows.values():
+        row["speedup"] = rows["dense"]["latency_ms"] / row["latency_ms"]
+        row["speedup_min"] = rows["dense"]["latency_min_ms"] / row["latency_min_ms"]
+    return {
+        "rows": rows,
+        "latency_input": "1 x 64 tokens (padded), 1 thread",
+        "dev_examples": n_dev,
+    }
+
+
+def text_accuracy(path: Path, task: Any, dev: Any, n: int) -> float:
+    from tinyai.runtime import load_artifact
+
+    predictor = load_artifact(path, threads=1)
+    correct = 0
+    for batch in task.numpy_batches(dev.subset(np.arange(n)), 64):
+        correct += int((predictor.run(batch).argmax(-1) == batch["labels"]).sum())
+    return correct / n
+
+
+def minilm_markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "| MiniLM SST-2 | params | heads | FFN units | dev accuracy | latency ms "
+        "| speedup (median / min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, r in results["rows"].items():
+        lines.append(
+            f"| {n} | {r['params']:,} | {r['heads']} | {r['ffn_units']} | "
+            f"{r['accuracy']:.4f} | {r['latency_ms']:.2f} | {r['speedup']:.2f}x / "
+            f"{r['speedup_min']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", choices=("train", "measure", "all"), default="all")
+    parser.add_argument("--quick", action="store_true", help="small slices, to validate the script")
+    parser.add_argument("--part", choices=("all", "fashion", "minilm"), default="all")
+    parser.add_argument("--skip-minilm", action="store_true", help="same as --part fashion")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    full = not args.quick
+    args.n_train = 60000 if full else 4000
+    args.n_test = 10000 if full else 2000
+    args.epochs, args.ft_epochs, args.sparse_epochs = (5, 3, 5) if full else (1, 1, 1)
+    args.kd_epochs = 8 if full else 1
+    args.lottery_epochs, args.lottery_rounds = (2, 8) if full else (1, 2)
+    args.latency_rounds = 200 if full else 20
+    cache = cache_dir("bench", "fashion_prune" if full else "fashion_prune_quick")
+    fashion = args.part in ("all", "fashion")
+    text = args.part in ("all", "minilm") and not args.skip_minilm
+    if args.phase in ("train", "all"):
+        if fashion:
+            train_phase(args, cache)
+        if text:
+            minilm_train_phase(quick=args.quick)
+    if args.phase in ("measure", "all"):
+        results = measure_phase(args, cache) if fashion else {}
+        if text:
+            results["minilm"] = minilm_measure_phase(quick=args.quick)
+        results["quick"] = args.quick
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        out = RESULTS.with_name("fashion_prune_quick.json") if args.quick else RESULTS
+        if out.is_file() and args.part != "all":  # measuring one part keeps the other's numbers
+            results = {**json.loads(out.read_text()), **results}
+        out.write_text(json.dumps(results, indent=1))
+        print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""`tinyai prune` as a real subprocess: dry run changes nothing, --out saves a smaller model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# The command module on its own (the lead wires it into `tinyai`); same code path.
+_APP = (
+    "import typer; from tinyai.cli import main; from tinyai.cli.prune import register; "
+    "import tinyai.cli as c; app = typer.Typer(); register(app); app.command('noop')"
+    "(lambda: None); c.app = app; main()"
+)
+
+
+def _prune(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _APP, "prune", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_dry_run_then_prune_and_save(tmp_path) -> None:
+    from tinyai.models import LeNet300100, LeNet300100Config, save_model
+    from tinyai.prune import load_pruned, sparsity
+
+    src = save_model(LeNet300100(LeNet300100Config(hidden=(64, 32))), tmp_path / "mlp")
+    before = (src / "model.safetensors").read_bytes()
+
+    dry = _prune(str(src), "--ratio", "0.5", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["plan"]["totals"]["params_after"] < report["plan"]["totals"]["params_before"]
+    assert (src / "model.safetensors").read_bytes() == before  # nothing changed
+
+    sparse = _prune(
+        str(src), "--sparsity", "0.9", "--scope", "global", "--out", str(tmp_path / "sparse")
+    )
+    assert sparse.returncode == 0, sparse.stderr
+    assert "bytes packed" in sparse.stdout
+    assert sparsity(load_pruned(tmp_path / "sparse"))["__total__"] >= 0.9 - 1e-3
+    assert (tmp_path / "sparse" / "model.safetensors").stat().st_size < len(before) / 5
+
+    bad = _prune(str(src), "--sparsity", "0.9", "--ratio", "0.5", "--dry-run")
+    assert bad.returncode == 2 and "exactly one of" in bad.stderr
