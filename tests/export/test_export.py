@@ -119,3 +119,28 @@ def test_failed_export_keeps_the_previous_artifact_and_leaves_no_partial_folder(
     assert (previous / "manifest.json").read_text() == before
     load_artifact(previous)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kws"]
+
+
+def test_held_pruning_masks_are_baked_in_before_export(tmp_path):
+    import numpy as np
+    import onnx
+    import torch
+
+    from tinyai.export import export
+    from tinyai.models import LeNet300100, LeNet300100Config
+    from tinyai.prune import MagnitudePruning, masks, prune_
+    from tinyai.runtime import load_artifact
+    from tinyai.tasks import get_task
+
+    torch.manual_seed(0)
+    model = prune_(LeNet300100(LeNet300100Config()).eval(), MagnitudePruning(sparsity=0.9))
+    task = get_task("fashion-mnist")
+    inputs = task.example_inputs(batch_size=2)
+    model(**inputs)  # a forward pass leaves the masked weight as a non-leaf tensor
+    artifact = export(model, tmp_path / "art", task)
+    proto = onnx.load(str(artifact / "model.onnx"), load_external_data=False)
+    names = [i.name for i in proto.graph.initializer]
+    assert not [n for n in names if n.endswith(("_mask", "_orig"))]
+    assert masks(model), "export must not change the caller's model"
+    got = load_artifact(artifact).run({k: v.numpy() for k, v in inputs.items()})
+    np.testing.assert_allclose(got, model(**inputs).detach().numpy(), rtol=1e-4, atol=1e-5)

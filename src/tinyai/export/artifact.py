@@ -27,6 +27,7 @@ def write_artifact(
     from tinyai.runtime.manifest import FORMAT, FORMAT_VERSION, MODEL_NAME, write_manifest
 
     extensions.load_technique_extensions()
+    model = _bake_pruning_masks(model)
 
     inputs = _on_model_device(task.example_inputs(batch_size=2), model)
     proto, exporter = onnx_export.to_onnx(model, inputs, task.output_name, task.kind, config)
@@ -98,3 +99,11 @@ def _module_summary(model: nn.Module) -> dict[str, Any]:
         if isinstance(value, int) and not isinstance(value, bool):
             bits[name] = value
     return {"leaf_types": dict(sorted(counts.items())), "bits": bits}
+
+
+def _bake_pruning_masks(model: nn.Module) -> nn.Module:
+    """A copy with held pruning masks multiplied in, so the graph stores one zeroed weight
+    (which the sparse codec packs) instead of the weight, its mask and a Mul per layer."""
+    from tinyai.prune import copy_model, make_permanent, masks
+
+    return make_permanent(copy_model(model)) if masks(model) else model
