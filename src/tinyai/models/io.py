@@ -39,6 +39,7 @@ from tinyai.models.heads import (
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 ENCODER_DIR = "encoder"
+PRUNING_FILE = "pruning.json"  # written by tinyai.prune.save_pruned
 
 
 def save_model(model: nn.Module, out_dir: str | os.PathLike[str], tokenizer: Any = None) -> Path:
@@ -88,6 +89,12 @@ def load_model(name_or_dir: str | os.PathLike[str]) -> nn.Module:
     path = hf.resolve(name_or_dir)
     kind = hf.dir_kind(path)
     if kind == "tinyai":
+        if (path / PRUNING_FILE).is_file():
+            # Structurally pruned models store a plan and packed sparse tensors; pruning
+            # rebuilds the base architecture, replays the plan and unpacks the weights.
+            from tinyai.prune import load_pruned
+
+            return load_pruned(path)
         return _load_tinyai(path)
     if kind == "sentence-transformers":
         return SentenceEncoder(hf.load_encoder(path), **hf.sentence_transformers_head(path)).eval()
