@@ -176,3 +176,17 @@ def test_cli_summary_missing_model_is_one_line(run_cli) -> None:
     out = run_cli("summary", "/no/such/model")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: model '/no/such/model'")
+
+
+def test_packed_bytes_show_what_a_pruned_model_really_stores() -> None:
+    from tinyai.prune import MagnitudePruning, prune_
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    dense = summary(model)
+    assert dense.packed_bytes == dense.bytes  # nothing to gain on dense random weights
+    prune_(model, MagnitudePruning(sparsity=0.9))  # masks held, as during fine-tuning
+    sparse = summary(model)
+    assert sparse.params == dense.params  # the mask buffers are not counted as weights
+    assert sparse.sparsity > 0.85
+    assert sparse.packed_bytes < dense.bytes / 4

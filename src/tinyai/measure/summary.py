@@ -38,6 +38,7 @@ class LayerSummary:
     params: int
     nonzero: int
     bytes: int
+    packed_bytes: int  # with the smallest lossless codec, as export and save_pruned store it
     macs: int | None
     dtype: str  # dtype of the layer's largest weight tensor ("" if it has none)
     bits: float  # stored bits per weight, scales and zero points included
@@ -74,6 +75,10 @@ class ModelSummary:
         return sum(row.bytes for row in self.layers)
 
     @property
+    def packed_bytes(self) -> int:
+        return sum(row.packed_bytes for row in self.layers)
+
+    @property
     def macs(self) -> int | None:
         if not self.inputs:
             return None
@@ -88,6 +93,7 @@ class ModelSummary:
                 "nonzero": self.nonzero,
                 "sparsity": self.sparsity,
                 "bytes": self.bytes,
+                "packed_bytes": self.packed_bytes,
                 "macs": self.macs,
                 "bytes_by_dtype": self.bytes_by_dtype,
             },
@@ -127,6 +133,7 @@ class ModelSummary:
             "dtype": "",
             "bits": "",
             "bytes": _fmt_bytes(self.bytes),
+            "packed": _fmt_bytes(self.packed_bytes),
             "MACs": _si(self.macs),
         }
         for column, foot in footer.items():
@@ -143,6 +150,7 @@ class ModelSummary:
                 row.dtype,
                 f"{row.bits:g}" if has_weights else "",
                 _fmt_bytes(row.bytes),
+                _fmt_bytes(row.packed_bytes),
                 _si(row.macs),
             )
         return table
@@ -157,6 +165,7 @@ def summary(model: nn.Module, example_inputs: Any = None) -> ModelSummary:
     `example_inputs`: a dict of named tensors (``model(**inputs)``), a tuple (positional), a
     tensor, or None to use ``model.example_inputs()`` when the model has it (else no MACs).
     """
+    model = _without_held_masks(model)
     if example_inputs is None and callable(getattr(model, "example_inputs", None)):
         example_inputs = model.example_inputs()  # type: ignore[operator]
     counted = example_inputs is not None
@@ -208,6 +217,7 @@ def _layer_row(
         params=params,
         nonzero=sum(_count_nonzero(t) for t in weights),
         bytes=sum(_storage_bytes(t) for _, t, _ in own),
+        packed_bytes=sum(_packed_bytes(t) for _, t, _ in own),
         macs=macs,
         dtype=_dtype_label(largest) if largest is not None else "",
         bits=round(8 * weight_bytes / params, 3) if params else 0.0,
@@ -290,6 +300,27 @@ def _leaf_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
     if inner is None:
         return [tensor]
     return [leaf for t in inner for leaf in _leaf_tensors(t)]
+
+
+def _without_held_masks(model: nn.Module) -> nn.Module:
+    """Pruning masks held for training are multiplied in (on a copy): summarise what ships."""
+    if not any(name.endswith("_mask") for name, _ in model.named_buffers()):
+        return model
+    from tinyai.prune import copy_model, make_permanent
+
+    return make_permanent(copy_model(model))
+
+
+_PACKABLE = (torch.float32, torch.float16, torch.float64)
+
+
+def _packed_bytes(tensor: torch.Tensor) -> int:
+    """Bytes under the smallest lossless codec (sparse, palette + Huffman, or raw)."""
+    if _inner_tensors(tensor) is not None or tensor.dtype not in _PACKABLE:
+        return _storage_bytes(tensor)
+    from tinyai.runtime.codecs import encode_smallest
+
+    return len(encode_smallest(tensor.detach().cpu().contiguous().numpy())[1])
 
 
 def _storage_bytes(tensor: torch.Tensor) -> int:
