@@ -1,0 +1,166 @@
+"""Quantization configs: one dataclass per scheme; `quantize_` dispatches on the type.
+
+Multi-step flows (static calibration, QAT, weight clustering) carry a `step` field:
+``quantize_(m, Int8Static(step="prepare"))`` -> the user's loop runs calibration batches ->
+``quantize_(m, Int8Static(step="convert"))``. The library never owns the data loader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tinyai.config import Config
+from tinyai.quantize.observers import OBSERVERS
+
+STEPS = ("prepare", "convert")
+
+
+def _check_step(step: str) -> None:
+    if step not in STEPS:
+        raise ValueError(f"step must be 'prepare' or 'convert', got {step!r}")
+
+
+@dataclass
+class QuantConfig(Config):
+    """Layer selection shared by every scheme: fnmatch patterns on module names.
+
+    `exclude` is how layers are left in float by name; `tinyai.quantize.sensitivity` fills it
+    from measured per-layer sensitivity.
+    """
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    # Embedding tables (>= 1024 rows) as group-wise 4/8-bit ONNX GatherBlockQuantized; 0 keeps
+    # them float. In a small transformer the word embeddings are half the bytes.
+    embedding_bits: int = 0
+    embedding_group_size: int = 128
+
+    def __post_init__(self) -> None:
+        self.include = tuple(self.include)
+        self.exclude = tuple(self.exclude)
+        if self.embedding_bits not in (0, 4, 8):
+            raise ValueError(f"embedding_bits must be 0 (float), 4 or 8, got {self.embedding_bits}")
+        _check_group(self.embedding_group_size)
+
+
+def _check_group(group_size: int) -> None:
+    if group_size < 16 or group_size & (group_size - 1):
+        raise ValueError(f"group sizes must be powers of two >= 16, got {group_size}")
+
+
+@dataclass
+class Int8Dynamic(QuantConfig):
+    """int8 weights, activations quantized per batch at run time (ONNX: DynamicQuantizeMatMul)."""
+
+    per_channel: bool = True
+    embedding_bits: int = 8
+
+
+@dataclass
+class Int8Static(QuantConfig):
+    """int8 weights and activations; activation ranges come from calibration batches."""
+
+    step: str = "prepare"
+    observer: str = "minmax"
+    percentile: float = 99.99
+    per_channel: bool = True
+    symmetric_activations: bool = False
+    bins: int = 2048
+    embedding_bits: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_step(self.step)
+        if self.observer not in OBSERVERS:
+            raise ValueError(
+                f"observer must be one of {', '.join(OBSERVERS)}, got {self.observer!r}"
+            )
+        if not 50.0 < self.percentile <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
+
+
+@dataclass
+class WeightOnly(QuantConfig):
+    """Group-wise 8/4/2-bit weights, bit-packed; runs through ONNX Runtime's MatMulNBits."""
+
+    bits: int = 4
+    group_size: int = 32
+    symmetric: bool = False
+    clip_search: bool = True
+    embedding_bits: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.bits not in (2, 4, 8):
+            raise ValueError(f"bits must be 2, 4 or 8, got {self.bits}")
+        _check_group(self.group_size)
+
+
+@dataclass
+class MixedPrecision(QuantConfig):
+    """Per-layer bit-widths (from `allocate_bits`); layers not listed keep `default_bits`."""
+
+    layer_bits: dict[str, int] = field(default_factory=dict)
+    default_bits: int = 8
+    group_size: int = 32
+    embedding_bits: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = {k: v for k, v in self.layer_bits.items() if v not in (2, 4, 8, 32)}
+        if bad or self.default_bits not in (2, 4, 8, 32):
+            raise ValueError(
+                f"bit-widths must be 2, 4, 8 or 32 (float); got {bad or self.default_bits}"
+            )
+
+
+@dataclass
+class QAT(QuantConfig):
+    """Quantization-aware training: fake-quant with a straight-through estimator.
+
+    bits=8: per-channel int8 weights and fake-quantized activations (ranges `running` EMA of
+    min/max, or `learned` LSQ scales); converts to the Int8Static deployable form.
+    bits=4 (or 2): group-wise weights only; converts to the WeightOnly form.
+    """
+
+    step: str = "prepare"
+    bits: int = 8
+    group_size: int = 32
+    activations: str = "running"
+    ema: float = 0.9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_step(self.step)
+        if self.bits not in (2, 4, 8):
+            raise ValueError(f"bits must be 2, 4 or 8, got {self.bits}")
+        if self.activations not in ("running", "learned", "none"):
+            raise ValueError(
+                f"activations must be running, learned or none, got {self.activations!r}"
+            )
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+
+
+@dataclass
+class WeightSharing(QuantConfig):
+    """Deep Compression stage 2: k-means weight sharing with fine-tuned centroids.
+
+    prepare: cluster each layer's nonzero weights into 2**bits centroids (linear init as in
+    Han et al.); the layer then trains only its centroids (gradients summed per cluster), and
+    pruned zeros stay zero. convert: bake the shared weights back into plain float weights
+    that hold at most 2**bits distinct values, which the Huffman codec stores losslessly.
+    """
+
+    step: str = "prepare"
+    bits: int = 4
+    conv_bits: int = 8
+    iterations: int = 20
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_step(self.step)
+        if not 1 <= self.bits <= 8 or not 1 <= self.conv_bits <= 8:
+            raise ValueError(f"bits must be in 1..8, got {self.bits}/{self.conv_bits}")
+        if self.iterations < 1:
+            raise ValueError("iterations must be >= 1")

@@ -1,0 +1,76 @@
+"""Small clean-ups after the integer rewrite that ONNX Runtime does not do by itself.
+
+- bias fusion: the exporter leaves Linear's bias as a separate Add; the integer contrib ops
+  take the bias as an input, which saves a pass over the activations per layer.
+- shared input quantization: Q, K and V read the same tensor and were calibrated on the same
+  data, so their QuantizeLinear nodes are identical; quantize once.
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import numpy_helper
+
+# op type -> index of its optional bias input
+_BIAS_SLOT = {"DynamicQuantizeMatMul": 4, "MatMulIntegerToFloat": 6, "MatMulNBits": 5}
+
+
+def fuse_bias(graph: onnx.GraphProto) -> int:
+    """Fold `Add(op_output, bias_initializer[N])` into the op's bias input; returns count."""
+    inits = {t.name: t for t in graph.initializer}
+    # Nodes are tracked by position: protobuf wrapper objects have no stable identity.
+    consumers: dict[str, list[int]] = {}
+    for i, node in enumerate(graph.node):
+        for name in node.input:
+            consumers.setdefault(name, []).append(i)
+    outputs = {o.name for o in graph.output}
+    dropped: set[int] = set()
+    for node in graph.node:
+        slot = _BIAS_SLOT.get(node.op_type)
+        y = node.output[0] if node.output else ""
+        users = consumers.get(y, [])
+        if slot is None or y in outputs or len(users) != 1 or graph.node[users[0]].op_type != "Add":
+            continue
+        add = graph.node[users[0]]
+        bias = add.input[1] if add.input[0] == y else add.input[0]
+        if bias not in inits or len(inits[bias].dims) != 1 or len(node.input) > slot:
+            continue
+        inputs = list(node.input) + [""] * (slot - len(node.input)) + [bias]
+        del node.input[:]
+        node.input.extend(inputs)
+        node.output[0] = add.output[0]
+        dropped.add(users[0])
+    _drop(graph, dropped)
+    return len(dropped)
+
+
+def share_input_quantization(graph: onnx.GraphProto) -> int:
+    """Merge QuantizeLinear nodes with the same input and equal scale/zero point."""
+    inits = {t.name: t for t in graph.initializer}
+
+    def value(name: str) -> bytes:
+        return numpy_helper.to_array(inits[name]).tobytes() if name in inits else name.encode()
+
+    first: dict[tuple, str] = {}
+    rename: dict[str, str] = {}
+    dropped: set[int] = set()
+    for i, node in enumerate(graph.node):
+        if node.op_type != "QuantizeLinear" or len(node.input) < 3:
+            continue
+        key = (node.input[0], value(node.input[1]), value(node.input[2]))
+        if key in first:
+            rename[node.output[0]] = first[key]
+            dropped.add(i)
+        else:
+            first[key] = node.output[0]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    _drop(graph, dropped)
+    return len(dropped)
+
+
+def _drop(graph: onnx.GraphProto, positions: set[int]) -> None:
+    for i in sorted(positions, reverse=True):
+        del graph.node[i]

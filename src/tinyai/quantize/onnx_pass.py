@@ -1,0 +1,248 @@
+"""Turn a float ONNX export into one that runs ONNX Runtime's integer kernels.
+
+How: export a *float shadow* of the quantized model (each quantized module replaced by a
+float Linear/Embedding holding exactly its dequantized weight), then rewrite the graph:
+every MatMul/Gemm/Gather whose weight initializer is bit-identical to a quantized module's
+dequantized weight (or its transpose, which is how the dynamo exporter stores Linear
+weights) is replaced by the integer op, fed with that module's own int8/packed buffers.
+Matching by content rather than by name is deliberate: exporter initializer names
+(``val_12``) are not stable, the bytes are. The numbers in the file are tinyai's, not
+re-quantized by another tool.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from torch import nn
+
+from tinyai.quantize.modules import (
+    QUANTIZED_TYPES,
+    LowBitLinear,
+    QuantizedEmbedding,
+    QuantizedLinear,
+)
+from tinyai.quantize.onnx_fuse import fuse_bias, share_input_quantization
+from tinyai.quantize.ptq import set_submodule
+from tinyai.runtime.codecs.lowbit import pack_bits
+
+MS_DOMAIN = "com.microsoft"
+
+
+def _fingerprint(array: np.ndarray) -> str:
+    a = np.ascontiguousarray(array, dtype=np.float32)
+    return hashlib.sha1(str(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+@dataclass
+class _Match:
+    name: str
+    module: nn.Module
+    transposed: bool  # initializer is W.T [in, out] (MatMul) rather than W [out, in]
+
+
+def float_shadow(model: nn.Module) -> tuple[nn.Module, dict[str, _Match]]:
+    """A float copy to export, and fingerprint -> quantized module for the rewrite."""
+    shadow = copy.deepcopy(model)
+    table: dict[str, _Match] = {}
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, QUANTIZED_TYPES):
+            continue
+        w = module.dequantized_weight().detach().float()
+        if isinstance(module, QuantizedEmbedding):
+            float_module: nn.Module = nn.Embedding.from_pretrained(w, freeze=True)
+        else:
+            float_module = nn.Linear(
+                module.in_features, module.out_features, bias=module.bias is not None
+            )
+            float_module.weight.data.copy_(w)
+            if module.bias is not None:
+                float_module.bias.data.copy_(module.bias)
+        set_submodule(shadow, name, float_module)
+        wn = w.numpy()
+        table[_fingerprint(wn)] = _Match(name, module, transposed=False)
+        table[_fingerprint(wn.T)] = _Match(name, module, transposed=True)
+    return shadow.eval(), table
+
+
+def reference_table(float_model: nn.Module, quantized: nn.Module) -> dict[str, _Match]:
+    """Match table keyed by the *original* float weights of `float_model`.
+
+    Lets one float export be re-targeted to several PTQ variants of the same model (no
+    re-export per variant). Only valid when quantization changed nothing but the quantized
+    layers (PTQ); after QAT the biases and norms moved, so export the trained model itself.
+    """
+    originals = dict(float_model.named_modules())
+    table: dict[str, _Match] = {}
+    for name, module in quantized.named_modules():
+        if not isinstance(module, QUANTIZED_TYPES) or name not in originals:
+            continue
+        w = originals[name].weight.detach().float().numpy()
+        table[_fingerprint(w)] = _Match(name, module, transposed=False)
+        table[_fingerprint(w.T)] = _Match(name, module, transposed=True)
+    return table
+
+
+class _Builder:
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        self.graph = graph
+        self.count = 0
+
+    def const(self, base: str, array: np.ndarray) -> str:
+        self.count += 1
+        name = f"{base}.q{self.count}"
+        self.graph.initializer.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(
+        self, op: str, inputs: list[str], outputs: list[str], domain: str = "", **attrs: object
+    ) -> onnx.NodeProto:
+        self.count += 1
+        return helper.make_node(
+            op, inputs, outputs, name=f"tinyai_{op}_{self.count}", domain=domain, **attrs
+        )
+
+
+def _linear_nodes(
+    b: _Builder, m: nn.Module, name: str, x: str, y: str, accuracy_level: int
+) -> list[onnx.NodeProto]:
+    if isinstance(m, QuantizedLinear):
+        w_t = np.ascontiguousarray(m.weight_int8.numpy().T)  # [K, N] as MatMulInteger expects
+        w = b.const(f"{name}.weight_int8", w_t)
+        ws = b.const(f"{name}.weight_scale", m.weight_scale.numpy().astype(np.float32))
+        if not m.static:
+            return [b.node("DynamicQuantizeMatMul", [x, w, ws], [y], MS_DOMAIN)]
+        dtype = np.int8 if m.input_signed else np.uint8
+        xs = b.const(f"{name}.input_scale", np.array(m.input_scale.item(), dtype=np.float32))
+        xz = b.const(f"{name}.input_zero_point", np.array(m.input_zero_point.item(), dtype=dtype))
+        xq = f"{y}.xq"
+        return [
+            b.node("QuantizeLinear", [x, xs, xz], [xq]),
+            b.node("MatMulIntegerToFloat", [xq, w, xs, ws, xz], [y], MS_DOMAIN),
+        ]
+    assert isinstance(m, LowBitLinear)
+    n, k, bits, g = m.out_features, m.in_features, m.bits, m.group_size
+    blocks = k // g
+    packed = m.weight_packed.numpy().reshape(n, blocks, g * bits // 8)
+    zp = m.weight_zero_points.numpy()
+    per_byte = 8 // bits
+    if blocks % per_byte:
+        zp = np.pad(zp, ((0, 0), (0, per_byte - blocks % per_byte)))
+    inputs = [
+        x,
+        b.const(f"{name}.weight_packed", packed),
+        b.const(f"{name}.weight_scales", m.weight_scales.numpy().astype(np.float32).reshape(-1)),
+        b.const(f"{name}.weight_zero_points", pack_bits(zp, bits).reshape(-1)),
+    ]
+    attrs = {"K": k, "N": n, "bits": bits, "block_size": g, "accuracy_level": accuracy_level}
+    return [b.node("MatMulNBits", inputs, [y], MS_DOMAIN, **attrs)]
+
+
+def _embedding_nodes(
+    b: _Builder, m: QuantizedEmbedding, name: str, ids: str, y: str
+) -> list[onnx.NodeProto]:
+    zp = m.weight_zero_points.numpy()
+    per_byte = 8 // m.bits
+    if zp.shape[1] % per_byte:
+        zp = np.pad(zp, ((0, 0), (0, per_byte - zp.shape[1] % per_byte)))
+    inputs = [
+        b.const(f"{name}.weight_packed", m.weight_packed.numpy()),
+        ids,
+        b.const(f"{name}.weight_scales", m.weight_scales.numpy().astype(np.float32)),
+        b.const(f"{name}.weight_zero_points", pack_bits(zp, m.bits)),
+    ]
+    attrs = {"gather_axis": 0, "quantize_axis": 1, "block_size": m.group_size, "bits": m.bits}
+    return [b.node("GatherBlockQuantized", inputs, [y], MS_DOMAIN, **attrs)]
+
+
+def rewrite_quantized(
+    model_proto: onnx.ModelProto, table: dict[str, _Match], accuracy_level: int = 0
+) -> int:
+    """Replace matched float ops in place; returns how many were replaced."""
+    graph = model_proto.graph
+    inits = {t.name: t for t in graph.initializer}
+    fps: dict[str, str] = {}
+
+    def match(init_name: str) -> _Match | None:
+        if init_name not in inits:
+            return None
+        if init_name not in fps:
+            fps[init_name] = _fingerprint(numpy_helper.to_array(inits[init_name]))
+        return table.get(fps[init_name])
+
+    b = _Builder(graph)
+    new_nodes: list[onnx.NodeProto] = []
+    replaced = 0
+    for node in graph.node:
+        out = _replace_node(b, node, match, accuracy_level)
+        replaced += out is not None
+        new_nodes.extend(out if out is not None else [node])
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    share_input_quantization(graph)
+    fuse_bias(graph)
+    _drop_unused_initializers(graph)
+    if replaced and not any(o.domain == MS_DOMAIN for o in model_proto.opset_import):
+        model_proto.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
+    return replaced
+
+
+def _replace_node(
+    b: _Builder, node: onnx.NodeProto, match, accuracy_level: int
+) -> list[onnx.NodeProto] | None:
+    if node.op_type == "MatMul":
+        hit = match(node.input[1])
+        if hit and hit.transposed and not isinstance(hit.module, QuantizedEmbedding):
+            return _linear_nodes(
+                b, hit.module, hit.name, node.input[0], node.output[0], accuracy_level
+            )
+    if node.op_type == "Gemm":
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        hit = match(node.input[1])
+        plain = (
+            attrs.get("alpha", 1.0) == 1.0
+            and attrs.get("beta", 1.0) == 1.0
+            and not attrs.get("transA", 0)
+        )
+        if (
+            hit
+            and plain
+            and hit.transposed != bool(attrs.get("transB", 0))
+            and not isinstance(hit.module, QuantizedEmbedding)
+        ):
+            y = node.output[0] + ".mm" if len(node.input) > 2 else node.output[0]
+            nodes = _linear_nodes(b, hit.module, hit.name, node.input[0], y, accuracy_level)
+            if len(node.input) > 2:
+                nodes.append(b.node("Add", [y, node.input[2]], [node.output[0]]))
+            return nodes
+    if node.op_type == "Gather":
+        hit = match(node.input[0])
+        if hit and isinstance(hit.module, QuantizedEmbedding) and not hit.transposed:
+            return _embedding_nodes(b, hit.module, hit.name, node.input[1], node.output[0])
+    return None
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+
+def leftover_float_weights(model_proto: onnx.ModelProto, table: dict[str, _Match]) -> list[str]:
+    """Quantized layers whose float weight is still in the graph (used in a way not rewritten).
+
+    A quantized layer absent from the graph altogether (an unused pooler) is not an error.
+    """
+    names = set()
+    for init in model_proto.graph.initializer:
+        if len(init.dims) == 2:
+            hit = table.get(_fingerprint(numpy_helper.to_array(init)))
+            if hit is not None:
+                names.add(hit.name)
+    return sorted(names)

@@ -1,0 +1,135 @@
+"""Post-training quantization handlers: dynamic int8, static int8 (prepare/convert), low-bit
+weight-only and per-layer mixed precision. Each is `handler(model, config) -> model` (in place).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+
+from torch import nn
+
+from tinyai.errors import ConfigError
+from tinyai.quantize.config import Int8Dynamic, Int8Static, MixedPrecision, QuantConfig, WeightOnly
+from tinyai.quantize.modules import (
+    LowBitLinear,
+    ObservedLinear,
+    QuantizedEmbedding,
+    QuantizedLinear,
+)
+from tinyai.quantize.observers import make_observer
+from tinyai.quantize.primitives import affine_qparams
+
+MIN_EMBEDDING_ROWS = 1024
+
+
+def selected(
+    model: nn.Module, config: QuantConfig, types: tuple[type, ...]
+) -> Iterator[tuple[str, nn.Module]]:
+    """(name, module) of each module of `types` that the include/exclude patterns select."""
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, types) or not name:
+            continue
+        if not any(fnmatch.fnmatchcase(name, p) for p in config.include):
+            continue
+        if any(fnmatch.fnmatchcase(name, p) for p in config.exclude):
+            continue
+        yield name, module
+
+
+def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def _float_linears(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn.Linear]]:
+    return [(n, m) for n, m in selected(model, config, (nn.Linear,)) if type(m) is nn.Linear]
+
+
+def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
+    for name, lin in _float_linears(model, config):
+        set_submodule(model, name, QuantizedLinear(lin.weight, lin.bias, config.per_channel))
+    quantize_embeddings(model, config)
+    return model
+
+
+def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
+    if config.step == "prepare":
+        for name, lin in _float_linears(model, config):
+            observer = make_observer(config.observer, config.percentile, config.bins)
+            set_submodule(model, name, ObservedLinear(lin, observer))
+        return model
+    observed = [(n, m) for n, m in model.named_modules() if isinstance(m, ObservedLinear)]
+    if not observed:
+        raise ConfigError(
+            "Int8Static(step='convert') found no observed layers; run step='prepare' first"
+        )
+    for name, obs in observed:
+        if not obs.observer.seen:  # type: ignore[attr-defined]
+            raise ConfigError(
+                f"layer {name} saw no calibration data; run calibration batches through the "
+                "model between step='prepare' and step='convert'"
+            )
+        lo, hi = obs.observer.range(8, config.symmetric_activations)  # type: ignore[attr-defined]
+        scale, zp, _, _ = affine_qparams(lo, hi, 8, config.symmetric_activations)
+        qparams = (scale, zp, config.symmetric_activations)
+        lin = obs.linear
+        set_submodule(
+            model, name, QuantizedLinear(lin.weight, lin.bias, config.per_channel, qparams)
+        )
+    quantize_embeddings(model, config)
+    return model
+
+
+def _lowbit_or_skip(lin: nn.Linear, bits: int, group_size: int, **kw: bool) -> nn.Module:
+    # A layer whose width is not a multiple of the group (e.g. a 2-way classifier head is fine,
+    # a 10-input layer is not) stays float: MatMulNBits needs whole groups along K.
+    if lin.in_features % group_size:
+        return lin
+    return LowBitLinear(lin.weight, lin.bias, bits, group_size, **kw)
+
+
+def quantize_embeddings(model: nn.Module, config: QuantConfig) -> None:
+    """Embedding tables as `config.embedding_bits` group-wise codes (no-op when 0)."""
+    if not config.embedding_bits:
+        return
+    # Small tables (positions, token types) are a rounding error in size, and the exporter
+    # often folds their lookups into constants, which would leave nothing to rewrite.
+    for name, emb in selected(model, config, (nn.Embedding,)):
+        if type(emb) is not nn.Embedding or emb.num_embeddings < MIN_EMBEDDING_ROWS:
+            continue
+        group = _fitting_group(emb.embedding_dim, config.embedding_group_size)
+        if group:
+            new = QuantizedEmbedding(emb.weight, config.embedding_bits, group, emb.padding_idx)
+            set_submodule(model, name, new)
+
+
+def _fitting_group(width: int, group_size: int) -> int:
+    """The largest power-of-two group <= group_size (and >= 16) dividing width; 0 if none."""
+    while group_size > 16 and width % group_size:
+        group_size //= 2
+    return group_size if width % group_size == 0 else 0
+
+
+def quantize_weight_only(model: nn.Module, config: WeightOnly) -> nn.Module:
+    for name, lin in _float_linears(model, config):
+        new = _lowbit_or_skip(
+            lin,
+            config.bits,
+            config.group_size,
+            symmetric=config.symmetric,
+            clip_search=config.clip_search,
+        )
+        set_submodule(model, name, new)
+    quantize_embeddings(model, config)
+    return model
+
+
+def quantize_mixed(model: nn.Module, config: MixedPrecision) -> nn.Module:
+    for name, lin in _float_linears(model, config):
+        bits = config.layer_bits.get(name, config.default_bits)
+        if bits != 32:
+            set_submodule(model, name, _lowbit_or_skip(lin, bits, config.group_size))
+    quantize_embeddings(model, config)
+    return model

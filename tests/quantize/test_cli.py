@@ -1,0 +1,55 @@
+"""`tinyai quantize` as a real subprocess: writes an artifact whose graph has integer ops."""
+
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+# The command is wired into `tinyai` by the lead (tinyai.cli.COMMAND_MODULES); until then the
+# test drives the module's own typer app so it exercises the same code in a real process.
+RUNNER = (
+    "import sys, typer\n"
+    "from tinyai.cli.quantize import register\n"
+    "from tinyai.errors import TinyAIError\n"
+    "app = typer.Typer(); register(app); app.command()(lambda: None)\n"
+    "try:\n    app(sys.argv[1:])\nexcept TinyAIError as e:\n    print('error:', e); sys.exit(2)\n"
+)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, "quantize", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_cli_quantizes_a_saved_model_to_an_integer_artifact(tmp_path) -> None:
+    from tinyai.models import LeNet300100, LeNet300100Config, save_model
+
+    save_model(LeNet300100(LeNet300100Config()), tmp_path / "lenet")
+    out = tmp_path / "artifact"
+    proc = _run(
+        str(tmp_path / "lenet"),
+        str(out),
+        "--task",
+        "fashion-mnist",
+        "--scheme",
+        "int8-static",
+        "--calibration",
+        "64",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ops = {
+        n.op_type for n in onnx.load(str(out / "model.onnx"), load_external_data=False).graph.node
+    }
+    assert "MatMulIntegerToFloat" in ops and "Gemm" not in ops and "MatMul" not in ops
+
+
+def test_cli_unknown_scheme_is_one_line_error(tmp_path) -> None:
+    proc = _run("minilm-l6", str(tmp_path / "x"), "--task", "sst2", "--scheme", "int3")
+    assert proc.returncode == 2
+    assert "unknown scheme 'int3'" in proc.stdout
