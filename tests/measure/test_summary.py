@@ -190,3 +190,26 @@ def test_packed_bytes_show_what_a_pruned_model_really_stores() -> None:
     assert sparse.params == dense.params  # the mask buffers are not counted as weights
     assert sparse.sparsity > 0.85
     assert sparse.packed_bytes < dense.bytes / 4
+
+
+def test_tinyai_quantized_layers_count_weights_not_packed_bytes() -> None:
+    from tinyai.quantize import Int8Static, WeightOnly, quantize_
+
+    def bits_of(model: nn.Module, inputs: torch.Tensor) -> dict[str, tuple[int, float]]:
+        return {row.type: (row.params, row.bits) for row in summary(model, inputs).layers}
+
+    # int4, group 128: 4 bits + a float32 scale and a uint8 zero point per 128 weights
+    lin = quantize_(nn.Sequential(nn.Linear(256, 128)), WeightOnly(bits=4, group_size=128))
+    params, bits = bits_of(lin, torch.randn(1, 256))["LowBitLinear"]
+    assert params == 256 * 128 + 128  # weights + bias, not packed bytes + scales
+    assert bits == pytest.approx(4 + (32 + 8) / 128, abs=1e-3)
+
+    conv = nn.Sequential(nn.Conv2d(16, 32, 3), nn.ReLU())
+    quantize_(conv.eval(), Int8Static())
+    conv(torch.randn(2, 16, 8, 8))
+    quantize_(conv, Int8Static(step="convert"))
+    params, bits = bits_of(conv, torch.randn(1, 16, 8, 8))["QuantizedConv2d"]
+    assert params == 32 * 16 * 9 + 32  # weight shape + (int32) bias
+    assert 8.0 < bits < 8.3  # int8 + one float32 scale per 144 weights
+    row = summary(conv).layers[0]
+    assert row.nonzero <= row.params and row.dtype == "int8"

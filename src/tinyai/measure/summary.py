@@ -210,18 +210,53 @@ def _layer_row(
     weights = [t for _, t, is_weight in own if is_weight]
     params = sum(t.numel() for t in weights)
     weight_bytes = sum(_storage_bytes(t) for t in weights)
+    nonzero = sum(_count_nonzero(t) for t in weights)
     largest = max(weights, key=lambda t: t.numel(), default=None)
+    logical = _logical_weight_count(module)
+    if logical is not None:
+        # A converted quantized layer: packed codes, scales and zero points are storage of
+        # `logical` weights, not parameters (int4 codes are two per byte). Bits per weight
+        # cover the weight with its scales; the float bias is counted as params of its own.
+        named = {n: t for n, t, _ in own}
+        bias = named.get("bias", named.get("bias_int32"))  # int32 when on the accumulator scale
+        weight_bytes = sum(_storage_bytes(t) for n, t, w in own if w and n != "bias")
+        params = logical + (bias.numel() if bias is not None else 0)
+        dequantized = module.dequantized_weight()  # type: ignore[operator]
+        nonzero = int(torch.count_nonzero(dequantized.detach()))
+        nonzero += _count_nonzero(bias) if bias is not None else 0
+        bits = round(8 * weight_bytes / logical, 3) if logical else 0.0
+    else:
+        bits = round(8 * weight_bytes / params, 3) if params else 0.0
     return LayerSummary(
         name=name,
         type=type(module).__name__,
         params=params,
-        nonzero=sum(_count_nonzero(t) for t in weights),
+        nonzero=nonzero,
         bytes=sum(_storage_bytes(t) for _, t, _ in own),
         packed_bytes=sum(_packed_bytes(t) for _, t, _ in own),
         macs=macs,
         dtype=_dtype_label(largest) if largest is not None else "",
-        bits=round(8 * weight_bytes / params, 3) if params else 0.0,
+        bits=bits,
     )
+
+
+def _logical_weight_count(module: nn.Module) -> int | None:
+    """Weights a quantized layer represents, from its own shape attributes; None for layers
+    whose parameters are their weights (plain Linear/Conv/Embedding, torchao tensors).
+
+    Recognised by duck typing (a `dequantized_weight()` method plus the torch layer's shape
+    attributes) so measurement does not depend on tinyai.quantize.
+    """
+    if any(True for _ in module.parameters(recurse=False)):
+        return None
+    if not callable(getattr(module, "dequantized_weight", None)):
+        return None
+    if hasattr(module, "in_features") and hasattr(module, "out_features"):
+        return int(module.in_features) * int(module.out_features)
+    if hasattr(module, "num_embeddings") and hasattr(module, "embedding_dim"):
+        return int(module.num_embeddings) * int(module.embedding_dim)
+    shape = getattr(module, "weight_shape", None)  # conv: (out, in / groups, *kernel)
+    return math.prod(shape) if shape else None
 
 
 def _count_macs(model: nn.Module, inputs: Any) -> dict[str, int]:

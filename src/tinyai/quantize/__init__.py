@@ -4,6 +4,7 @@
     quantize_(model, Int8Static(step="prepare"))          # insert observers
     for batch in calibration: model(**batch)              # the user's loop
     quantize_(model, Int8Static(step="convert"))          # int8 weights + activation params
+                                                          # (Linear and Conv2d; BN folded)
     quantize_(model, WeightOnly(bits=4, group_size=32))   # packed int4 -> MatMulNBits
     quantize_(model, QAT(bits=4, step="prepare"))         # fake-quant; then train as usual
     quantize_(model, QAT(bits=4, step="convert"))         # same modules as WeightOnly
@@ -77,7 +78,8 @@ _SUMMARIES = {
     ),
     "int8-static": (
         Int8Static,
-        "int8 weights+activations from calibration (observers: minmax/percentile/mse/entropy)",
+        "int8 Linear+Conv2d weights and activations from calibration (QLinearConv, "
+        "MatMulIntegerToFloat; observers: minmax/percentile/mse/entropy)",
     ),
     "weight-only": (
         WeightOnly,

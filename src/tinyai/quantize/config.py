@@ -58,7 +58,15 @@ class Int8Dynamic(QuantConfig):
 
 @dataclass
 class Int8Static(QuantConfig):
-    """int8 weights and activations; activation ranges come from calibration batches."""
+    """int8 weights and activations; activation ranges come from calibration batches.
+
+    Covers nn.Linear and nn.Conv2d (grouped / depthwise included). `prepare` first folds every
+    Conv -> BatchNorm pair (consecutive in a Sequential) into the conv, so the exported graph
+    has no float BatchNorm after an int8 conv, and takes a ReLU right after a conv into that
+    layer (its output is quantized after the ReLU, as ONNX Runtime's QLinearConv fuses it).
+    Convs are observed at input and output: the output must be quantized for ORT to run the
+    integer kernel (see `tinyai.quantize.onnx_conv`).
+    """
 
     step: str = "prepare"
     observer: str = "minmax"

@@ -1,8 +1,8 @@
 """Turn a float ONNX export into one that runs ONNX Runtime's integer kernels.
 
 How: export a *float shadow* of the quantized model (each quantized module replaced by a
-float Linear/Embedding holding exactly its dequantized weight), then rewrite the graph:
-every MatMul/Gemm/Gather whose weight initializer is bit-identical to a quantized module's
+float Linear/Embedding/Conv2d holding exactly its dequantized weight), then rewrite the graph:
+every MatMul/Gemm/Gather/Conv whose weight initializer is bit-identical to a quantized module's
 dequantized weight (or its transpose, which is how the dynamo exporter stores Linear
 weights) is replaced by the integer op, fed with that module's own int8/packed buffers.
 Matching by content rather than by name is deliberate: exporter initializer names
@@ -18,15 +18,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from tinyai.errors import ConfigError
 from tinyai.quantize.modules import (
     QUANTIZED_TYPES,
     LowBitLinear,
+    QuantizedConv2d,
     QuantizedEmbedding,
     QuantizedLinear,
 )
+from tinyai.quantize.onnx_conv import conv_nodes, quantize_after_relu
 from tinyai.quantize.onnx_fuse import fuse_bias, share_input_quantization
 from tinyai.quantize.ptq import set_submodule
 from tinyai.runtime.codecs.lowbit import pack_bits
@@ -54,8 +58,10 @@ def float_shadow(model: nn.Module) -> tuple[nn.Module, dict[str, _Match]]:
         if not isinstance(module, QUANTIZED_TYPES):
             continue
         w = module.dequantized_weight().detach().float()
-        if isinstance(module, QuantizedEmbedding):
-            float_module: nn.Module = nn.Embedding.from_pretrained(w, freeze=True)
+        if isinstance(module, QuantizedConv2d):
+            float_module: nn.Module = _float_conv(module, w)
+        elif isinstance(module, QuantizedEmbedding):
+            float_module = nn.Embedding.from_pretrained(w, freeze=True)
         else:
             float_module = nn.Linear(
                 module.in_features, module.out_features, bias=module.bias is not None
@@ -70,6 +76,19 @@ def float_shadow(model: nn.Module) -> tuple[nn.Module, dict[str, _Match]]:
     return shadow.eval(), table
 
 
+def _float_conv(module: QuantizedConv2d, w: torch.Tensor) -> nn.Module:
+    """The float Conv2d (+ ReLU) the exporter traces; its weight is the dequantized int8."""
+    bias = module.dequantized_bias()
+    conv = nn.Conv2d(
+        module.in_channels, module.out_channels, module.kernel_size, module.stride,
+        module.padding, module.dilation, module.groups, bias=bias is not None,
+    )  # fmt: skip
+    conv.weight.data.copy_(w)
+    if bias is not None:
+        conv.bias.data.copy_(bias)
+    return nn.Sequential(conv, nn.ReLU()) if module.relu else conv
+
+
 def reference_table(float_model: nn.Module, quantized: nn.Module) -> dict[str, _Match]:
     """Match table keyed by the *original* float weights of `float_model`.
 
@@ -82,6 +101,13 @@ def reference_table(float_model: nn.Module, quantized: nn.Module) -> dict[str, _
     for name, module in quantized.named_modules():
         if not isinstance(module, QUANTIZED_TYPES) or name not in originals:
             continue
+        if isinstance(module, QuantizedConv2d):
+            # prepare folded BatchNorm into the conv and the ReLU into the layer: the float
+            # export of the original model has a different graph around every conv.
+            raise ConfigError(
+                f"retarget_onnx cannot rewrite the quantized conv {name}; export the "
+                "quantized model itself with to_onnx or tinyai.export"
+            )
         w = originals[name].weight.detach().float().numpy()
         table[_fingerprint(w)] = _Match(name, module, transposed=False)
         table[_fingerprint(w.T)] = _Match(name, module, transposed=True)
@@ -177,13 +203,20 @@ def rewrite_quantized(
 
     b = _Builder(graph)
     new_nodes: list[onnx.NodeProto] = []
+    relu_fused: dict[str, tuple[str, QuantizedConv2d]] = {}
     replaced = 0
     for node in graph.node:
         out = _replace_node(b, node, match, accuracy_level)
+        if node.op_type == "Conv" and out is not None:
+            hit = match(node.input[1])
+            assert hit is not None and isinstance(hit.module, QuantizedConv2d)
+            if hit.module.relu:
+                relu_fused[node.output[0]] = (hit.name, hit.module)
         replaced += out is not None
         new_nodes.extend(out if out is not None else [node])
     del graph.node[:]
     graph.node.extend(new_nodes)
+    quantize_after_relu(b, graph, relu_fused)
     share_input_quantization(graph)
     fuse_bias(graph)
     _drop_unused_initializers(graph)
@@ -220,6 +253,10 @@ def _replace_node(
             if len(node.input) > 2:
                 nodes.append(b.node("Add", [y, node.input[2]], [node.output[0]]))
             return nodes
+    if node.op_type == "Conv":
+        hit = match(node.input[1])
+        if hit and isinstance(hit.module, QuantizedConv2d):
+            return conv_nodes(b, hit.module, hit.name, node)
     if node.op_type == "Gather":
         hit = match(node.input[0])
         if hit and isinstance(hit.module, QuantizedEmbedding) and not hit.transposed:
@@ -241,7 +278,7 @@ def leftover_float_weights(model_proto: onnx.ModelProto, table: dict[str, _Match
     """
     names = set()
     for init in model_proto.graph.initializer:
-        if len(init.dims) == 2:
+        if len(init.dims) in (2, 4):  # Linear / Embedding / Conv2d weights
             hit = table.get(_fingerprint(numpy_helper.to_array(init)))
             if hit is not None:
                 names.add(hit.name)

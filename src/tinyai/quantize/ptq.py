@@ -13,7 +13,9 @@ from tinyai.errors import ConfigError
 from tinyai.quantize.config import Int8Dynamic, Int8Static, MixedPrecision, QuantConfig, WeightOnly
 from tinyai.quantize.modules import (
     LowBitLinear,
+    ObservedConv2d,
     ObservedLinear,
+    QuantizedConv2d,
     QuantizedEmbedding,
     QuantizedLinear,
 )
@@ -56,30 +58,78 @@ def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
 
 def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
     if config.step == "prepare":
+        _prepare_convs(model, config)
         for name, lin in _float_linears(model, config):
             observer = make_observer(config.observer, config.percentile, config.bins)
             set_submodule(model, name, ObservedLinear(lin, observer))
         return model
-    observed = [(n, m) for n, m in model.named_modules() if isinstance(m, ObservedLinear)]
+    observed = [
+        (n, m) for n, m in model.named_modules() if isinstance(m, ObservedLinear | ObservedConv2d)
+    ]
     if not observed:
         raise ConfigError(
             "Int8Static(step='convert') found no observed layers; run step='prepare' first"
         )
     for name, obs in observed:
-        if not obs.observer.seen:  # type: ignore[attr-defined]
-            raise ConfigError(
-                f"layer {name} saw no calibration data; run calibration batches through the "
-                "model between step='prepare' and step='convert'"
-            )
-        lo, hi = obs.observer.range(8, config.symmetric_activations)  # type: ignore[attr-defined]
-        scale, zp, _, _ = affine_qparams(lo, hi, 8, config.symmetric_activations)
-        qparams = (scale, zp, config.symmetric_activations)
-        lin = obs.linear
-        set_submodule(
-            model, name, QuantizedLinear(lin.weight, lin.bias, config.per_channel, qparams)
-        )
+        if isinstance(obs, ObservedConv2d):
+            qin = _qparams(name, obs.input_observer, config)
+            qout = _qparams(name, obs.output_observer, config)
+            new: nn.Module = QuantizedConv2d(obs.conv, config.per_channel, qin, qout, obs.relu)
+        else:
+            qparams = _qparams(name, obs.observer, config)
+            lin = obs.linear
+            new = QuantizedLinear(lin.weight, lin.bias, config.per_channel, qparams)
+        set_submodule(model, name, new)
     quantize_embeddings(model, config)
     return model
+
+
+def _qparams(name: str, observer: object, config: Int8Static) -> tuple[float, int, bool]:
+    if not observer.seen:  # type: ignore[attr-defined]
+        raise ConfigError(
+            f"layer {name} saw no calibration data; run calibration batches through the "
+            "model between step='prepare' and step='convert'"
+        )
+    sym = config.symmetric_activations
+    lo, hi = observer.range(8, sym)  # type: ignore[attr-defined]
+    scale, zp, _, _ = affine_qparams(lo, hi, 8, sym)
+    return scale, zp, sym
+
+
+def _prepare_convs(model: nn.Module, config: Int8Static) -> None:
+    """Fold BatchNorm into the convs (so no float BN follows an int8 conv in the export), then
+    observe each selected Conv2d, taking a directly following ReLU into the layer."""
+    from tinyai.quantize.cluster import fold_batchnorm
+
+    fold_batchnorm(model)
+    for name, conv in selected(model, config, (nn.Conv2d,)):
+        if type(conv) is not nn.Conv2d or not _int_padding(conv):
+            continue  # "same"/reflect padding: stays float rather than a wrong QLinearConv
+        relu = _absorb_following_relu(model, name)
+        make = lambda: make_observer(config.observer, config.percentile, config.bins)  # noqa: E731
+        set_submodule(model, name, ObservedConv2d(conv, make(), make(), relu))
+
+
+def _int_padding(conv: nn.Conv2d) -> bool:
+    return conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+
+
+def _absorb_following_relu(model: nn.Module, name: str) -> bool:
+    """Replace the ReLU after `name` in its Sequential (folded BNs in between are Identity)
+    by Identity and return True: the quantized conv applies it before quantizing its output,
+    so the output range starts at 0 and ORT fuses Conv+Relu into one QLinearConv."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    if not isinstance(parent, nn.Sequential) or not child.isdigit():
+        return False
+    for i in range(int(child) + 1, len(parent)):
+        if isinstance(parent[i], nn.Identity):
+            continue
+        if type(parent[i]) is nn.ReLU:
+            parent[i] = nn.Identity()
+            return True
+        return False
+    return False
 
 
 def _lowbit_or_skip(lin: nn.Linear, bits: int, group_size: int, **kw: bool) -> nn.Module:
