@@ -23,7 +23,7 @@ def write_artifact(
     import onnx
 
     from tinyai import __version__
-    from tinyai.export import assets, extensions, onnx_export, packing, verify
+    from tinyai.export import assets, extensions, onnx_export, packing, slim, verify
     from tinyai.runtime.manifest import FORMAT, FORMAT_VERSION, MODEL_NAME, write_manifest
 
     extensions.load_technique_extensions()
@@ -35,6 +35,10 @@ def write_artifact(
     for graph_pass in passes:
         proto = graph_pass(proto, model)
     onnx.checker.check_model(proto, full_check=True)
+    if not config.keep_debug_info:
+        # After the checker, which infers shapes with the annotations in place; the parity
+        # check below runs the stripped file, i.e. exactly what ships.
+        slim.strip_annotations(proto)
     stats = packing.weight_stats(proto)
     packed = (
         packing.pack_initializers(proto, out, config.min_pack_bytes, config.min_saving)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -136,12 +137,32 @@ def _name_dynamic_axes(
     """
     wanted = {name: INPUT_AXES.get(name, {0: "batch"}) for name in inputs}
     wanted[output_name] = output_axes(kind)
-    for value in [*proto.graph.input, *proto.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        for axis, label in wanted.get(value.name, {}).items():
-            if axis < len(dims):
-                dims[axis].ClearField("dim_value")
-                dims[axis].dim_param = label
+    renamed: dict[str, str] = {}  # the exporter's symbol for an input axis -> its name
+    for is_input, values in ((True, proto.graph.input), (False, proto.graph.output)):
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            for axis, label in wanted.get(value.name, {}).items():
+                if axis < len(dims):
+                    if is_input and dims[axis].dim_param not in ("", label):
+                        renamed[dims[axis].dim_param] = label
+                    dims[axis].ClearField("dim_value")
+                    dims[axis].dim_param = label
+    _rename_symbols(proto.graph, renamed)
+
+
+def _rename_symbols(graph: Any, renamed: dict[str, str]) -> None:
+    """Use the inputs' axis names in the shape annotations too ("s53" -> "sequence").
+
+    One symbol per axis across the graph keeps the annotations consistent with the inputs,
+    and lets `tinyai.export.slim` see which annotations shape inference re-derives anyway.
+    """
+    if not renamed:
+        return
+    symbol = re.compile(r"\b(" + "|".join(map(re.escape, renamed)) + r")\b")
+    for value in [*graph.value_info, *graph.output]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = symbol.sub(lambda m: renamed[m.group(1)], dim.dim_param)
 
 
 def _strip_debug_info(graph: Any) -> None:

@@ -1,14 +1,17 @@
-"""Move large initializers out of model.onnx into a file of losslessly packed tensors.
+"""Move initializers out of model.onnx into a file of losslessly packed tensors.
 
 Each initializer of at least `min_bytes` is encoded with the smallest registered codec
-(`tinyai.runtime.codecs.encode_smallest`); only tensors whose best codec beats their plain
-bytes are moved, so a dense float model stays a plain ONNX file any runtime can open. In
+(`tinyai.runtime.codecs.encode_smallest`); only tensors whose encoding beats their plain bytes
+by more than what packing them costs in bookkeeping are moved, so a dense float model stays a
+plain ONNX file any runtime can open. In
 model.onnx a moved tensor keeps its name, type and shape but its data is marked external
 (location `PACKED_LOCATION`); tinyai.runtime decodes and supplies it at load.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,49 +27,108 @@ if TYPE_CHECKING:
 _PACKABLE = {"float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32", "int64"}
 
 
+@dataclass
+class _Packed:
+    """One initializer with its best encoding and what moving it out of the graph saves."""
+
+    init: onnx.TensorProto
+    array: np.ndarray
+    codec: str
+    data: bytes
+    meta: dict[str, Any]
+    net_saving: int = 0  # artifact bytes saved, bookkeeping included (may be negative)
+
+    def entry(self, offset: int) -> dict[str, Any]:
+        """The tensor's entry in the manifest's ``packed_weights`` index."""
+        return {
+            "name": self.init.name,
+            "codec": self.codec,
+            "offset": offset,
+            "length": len(self.data),
+            "shape": list(self.array.shape),
+            "dtype": self.array.dtype.name,
+            "meta": self.meta,
+            "raw_bytes": int(self.array.nbytes),
+        }
+
+
 def pack_initializers(
     proto: onnx.ModelProto, out_dir: Path, min_bytes: int, min_saving: float
 ) -> dict[str, Any] | None:
     """Pack what is worth packing in place; returns the manifest's ``packed_weights`` or None.
 
-    Nothing is packed unless it makes the artifact at least `min_saving` (a fraction) smaller:
-    a dense model should stay a plain ONNX file rather than need tinyai to open it for the
-    sake of a few all-zero buffers.
+    A tensor is packed when its encoding plus its bookkeeping (manifest entry, external-data
+    reference left in the graph) is smaller than the bytes it takes in the graph, so small
+    tensors are packed too when that pays. Nothing is packed unless, after the fixed cost of
+    a packed file (its index and its line in the manifest's file table), the artifact gets at
+    least `min_saving` (a fraction) smaller: a dense model should stay a plain ONNX file rather
+    than need tinyai to open it for the sake of a few all-zero buffers.
     """
-    from onnx import numpy_helper
-
-    chosen: list[tuple[onnx.TensorProto, np.ndarray, str, bytes, dict[str, Any]]] = []
-    for init in proto.graph.initializer:
-        if init.data_location == init.EXTERNAL:
-            continue
-        array = numpy_helper.to_array(init)
-        if array.dtype.name not in _PACKABLE or array.nbytes < max(min_bytes, 1):
-            continue
-        name, data, meta = codecs.encode_smallest(array)
-        if name != "raw" and len(data) < array.nbytes:
-            chosen.append((init, array, name, data, meta))
-    saved = sum(array.nbytes - len(data) for _, array, _, data, _ in chosen)
-    if not chosen or saved < min_saving * proto.ByteSize():
+    encoded = (_encode(init, min_bytes) for init in proto.graph.initializer)
+    candidates = [c for c in encoded if c is not None]
+    # Offsets are unknown until the chosen set is; the largest possible one bounds the cost.
+    widest_offset = sum(len(c.data) for c in candidates)
+    for c in candidates:
+        c.net_saving = _graph_bytes_freed(c) - len(c.data) - _entry_cost(c.entry(widest_offset))
+    chosen = [c for c in candidates if c.net_saving > 0]
+    saved = sum(c.net_saving for c in chosen) - _section_cost()
+    if not chosen or saved < max(min_saving * proto.ByteSize(), 1):
         return None
     entries, offset = [], 0
     with (out_dir / PACKED_WEIGHTS_NAME).open("wb") as fh:
-        for init, array, codec, data, meta in chosen:
-            fh.write(data)
-            entries.append(
-                {
-                    "name": init.name,
-                    "codec": codec,
-                    "offset": offset,
-                    "length": len(data),
-                    "shape": list(array.shape),
-                    "dtype": array.dtype.name,
-                    "meta": meta,
-                    "raw_bytes": int(array.nbytes),
-                }
-            )
-            offset += len(data)
-            _mark_external(init, array.nbytes)
+        for c in chosen:
+            fh.write(c.data)
+            entries.append(c.entry(offset))
+            offset += len(c.data)
+            _mark_external(c.init, c.array.nbytes)
     return {"file": PACKED_WEIGHTS_NAME, "tensors": entries}
+
+
+def _encode(init: onnx.TensorProto, min_bytes: int) -> _Packed | None:
+    """The initializer's smallest lossless encoding, if one beats its plain bytes."""
+    from onnx import numpy_helper
+
+    if init.data_location == init.EXTERNAL:
+        return None
+    array = numpy_helper.to_array(init)
+    if array.dtype.name not in _PACKABLE or array.nbytes < max(min_bytes, 1):
+        return None
+    name, data, meta = codecs.encode_smallest(array)
+    if name == "raw" or len(data) >= array.nbytes:
+        return None
+    return _Packed(init, array, name, data, meta)
+
+
+def _graph_bytes_freed(packed: _Packed) -> int:
+    """How much smaller model.onnx gets when this tensor's data becomes an external reference."""
+    import onnx
+
+    stub = onnx.TensorProto(name=packed.init.name, data_type=packed.init.data_type)
+    stub.dims.extend(packed.init.dims)
+    _mark_external(stub, packed.array.nbytes)
+    return packed.init.ByteSize() - stub.ByteSize()
+
+
+def _json_bytes(obj: Any) -> int:
+    # Formatted as tinyai.runtime.manifest.write_manifest writes manifest.json.
+    return len(json.dumps(obj, indent=2).encode())
+
+
+def _entry_cost(entry: dict[str, Any]) -> int:
+    """Bytes one more index entry adds to manifest.json, at the depth and indent it is written."""
+    one = {"packed_weights": {"file": PACKED_WEIGHTS_NAME, "tensors": [entry]}}
+    two = {"packed_weights": {"file": PACKED_WEIGHTS_NAME, "tensors": [entry, entry]}}
+    return _json_bytes(two) - _json_bytes(one)
+
+
+def _section_cost() -> int:
+    """Fixed manifest bytes of having a packed file at all: its section and its file-table line."""
+    row = {"sha256": "0" * 64, "bytes": 0}
+    with_file = {
+        "packed_weights": {"file": PACKED_WEIGHTS_NAME, "tensors": []},
+        "files": {PACKED_WEIGHTS_NAME: row},
+    }
+    return _json_bytes(with_file) - _json_bytes({"packed_weights": None, "files": {}})
 
 
 def _mark_external(init: onnx.TensorProto, nbytes: int) -> None:
