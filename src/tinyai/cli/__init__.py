@@ -23,7 +23,8 @@ app = typer.Typer(
 
 # Command modules under tinyai.cli, in the order they appear in --help.
 COMMAND_MODULES = (
-    "demo", "prune", "quantize", "export", "predict", "bench", "evaluate", "summary", "info",
+    "demo", "finetune", "distill", "prune", "quantize",
+    "export", "predict", "bench", "evaluate", "summary", "info",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,101 @@
+"""Transfer learning and knowledge distillation for any teacher/student pair of nn.Modules.
+
+Public API::
+
+    finetune(model, task, FinetuneConfig(...), tokenizer=None) -> model       # in place
+    distill(student, teacher, data, DistillConfig(...), tokenizer=...) -> student
+    build_student(teacher, StudentSpec(layers=(1, 3, 5), hidden_size=256, ...)) -> student
+    reduce_vocab(tokenizer_dir, texts, out_dir, max_size=8000) -> ReducedVocab
+    augment_texts(texts, AugmentConfig(...)) -> list[str]
+    losses: soft_target_loss, hinton_loss, masked_mse, attention_mse, embedding_loss,
+            similarity_loss;  layer maps: LayerPair, bert_layer_map
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyai._verbs import make_package_callable
+from tinyai.distill.augment import AugmentConfig, augment_texts
+from tinyai.distill.core import DistillConfig, distill
+from tinyai.distill.finetune import FinetuneConfig, finetune, freeze_, replace_head
+from tinyai.distill.layers import LayerPair, bert_layer_map, find_bert, use_eager_attention
+from tinyai.distill.losses import (
+    attention_mse,
+    embedding_loss,
+    hinton_loss,
+    masked_mse,
+    similarity_loss,
+    soft_target_loss,
+)
+from tinyai.distill.students import FactorizedEmbedding, StudentSpec, build_student, shrink_bert
+from tinyai.distill.text import TokenizedText
+from tinyai.distill.vocab import ReducedVocab, load_reduced_vocab, reduce_vocab
+from tinyai.errors import ConfigError
+from tinyai.registry import StageContext, register
+
+__all__ = [
+    "AugmentConfig",
+    "DistillConfig",
+    "FactorizedEmbedding",
+    "FinetuneConfig",
+    "LayerPair",
+    "ReducedVocab",
+    "StudentSpec",
+    "TokenizedText",
+    "attention_mse",
+    "augment_texts",
+    "bert_layer_map",
+    "build_student",
+    "distill",
+    "embedding_loss",
+    "find_bert",
+    "finetune",
+    "freeze_",
+    "hinton_loss",
+    "load_reduced_vocab",
+    "masked_mse",
+    "reduce_vocab",
+    "replace_head",
+    "shrink_bert",
+    "similarity_loss",
+    "soft_target_loss",
+    "use_eager_attention",
+]
+
+
+def _tokenizer(ctx: StageContext) -> Any:
+    return ctx.extras.get("tokenizer") or getattr(ctx.task, "tokenizer", None)
+
+
+def _apply_finetune(model: Any, config: FinetuneConfig, ctx: StageContext) -> Any:
+    if ctx.task is None:
+        raise ConfigError("the finetune stage needs a task; give the recipe a task")
+    return finetune(model, ctx.task, config, tokenizer=_tokenizer(ctx))
+
+
+def _apply_distill(model: Any, config: DistillConfig, ctx: StageContext) -> Any:
+    """The stage's model is the teacher unless ctx.extras['student'] (or a StudentSpec in
+    ctx.extras['student_spec']) gives the student; the distilled student is returned."""
+    if ctx.task is None:
+        raise ConfigError("the distill stage needs a task for its data; give the recipe a task")
+    teacher = ctx.teacher if ctx.teacher is not None else model
+    student = ctx.extras.get("student")
+    if student is None:
+        spec = ctx.extras.get("student_spec")
+        if spec is None:
+            raise ConfigError("the distill stage needs a student: set extras.student or "
+                              "extras.student_spec (a StudentSpec)")
+        student = build_student(teacher, spec)
+    data = ctx.extras.get("data", ctx.task)
+    return distill(student, teacher, data, config, tokenizer=_tokenizer(ctx))
+
+
+register("finetune", "transfer", FinetuneConfig, _apply_finetune,
+         "train a pretrained model on a task (optionally frozen embeddings/lower layers/trunk)")
+register("distill", "distill", DistillConfig, _apply_distill,
+         "train a student to imitate a teacher (soft targets, TinyBERT layers, embeddings)")
+
+
+# `tinyai.distill(...)` calls the verb even once this package is imported (see tinyai._verbs)
+make_package_callable(__name__, distill)

@@ -1,0 +1,63 @@
+"""Teacher outputs computed once and cached on disk (safetensors), so a long or resumed
+distillation run never pays for the teacher's forward passes again.
+
+The cache file is keyed by the caller's name for the teacher plus a hash of the token ids,
+so a different tokenizer, corpus or augmentation writes a different file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tinyai.distill.text import TokenizedText
+
+
+def data_fingerprint(data: TokenizedText) -> str:
+    digest = hashlib.sha256()
+    for ids in data.ids:
+        digest.update(ids.tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
+def teacher_outputs(teacher: nn.Module, data: TokenizedText, cache_dir: str | Path | None = None,
+                    key: str = "teacher", batch_size: int = 64, log: bool = False) -> torch.Tensor:
+    """The teacher's output for every example, [N, ...] float32, in dataset order."""
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{key}-{data_fingerprint(data)}.safetensors"
+        if path.is_file():
+            from safetensors.torch import load_file
+
+            return load_file(str(path))["outputs"]
+    was_training = teacher.training
+    teacher.eval()
+    rows: list[torch.Tensor] = []
+    order: list[int] = []
+    # sorted by length: the least padding for a pass whose order does not matter
+    batches = data.batch_indices(batch_size, shuffle=False, bucket=True)
+    for done, indices in enumerate(batches):
+        batch = data.collate(indices)
+        out = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        rows.append(out.float())
+        order += indices
+        if log and done % 50 == 0:
+            print(f"teacher outputs: batch {done + 1}/{len(batches)}", flush=True)
+    teacher.train(was_training)
+    stacked = torch.cat(rows)
+    outputs = torch.empty_like(stacked)
+    outputs[torch.as_tensor(order)] = stacked
+    if path is not None:
+        from safetensors.torch import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # ranks may write at once
+        save_file({"outputs": outputs.contiguous()}, str(tmp))
+        tmp.replace(path)
+    return outputs

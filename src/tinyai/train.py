@@ -1,0 +1,343 @@
+"""The one training loop that fine-tuning and distillation share.
+
+The caller keeps its data: `train(model, batches_fn, TrainConfig(...), loss_fn)` where
+``batches_fn(epoch)`` returns that epoch's batches (dicts of tensors) deterministically, and
+``loss_fn(model, batch)`` returns a scalar. The loop adds AdamW, warm-up + decay, gradient
+accumulation, bf16 autocast, seeds, a progress line, checkpoints and exact resume, and
+data parallelism under ``torchrun`` (WORLD_SIZE > 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tinyai.config import Config
+from tinyai.errors import ConfigError
+
+Batch = dict[str, Any]
+BatchesFn = Callable[[int], Iterable[Batch]]
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+
+_CHECKPOINT = "checkpoint.pt"
+
+
+@dataclasses.dataclass
+class TrainConfig(Config):
+    """How to train; `steps` (optimizer steps) wins over `epochs` when set."""
+
+    steps: int = 0
+    epochs: float = 1.0
+    lr: float = 5e-5
+    warmup: float = 0.1  # fraction of the steps (< 1) or a number of steps (>= 1)
+    decay: str = "linear"  # linear | cosine | constant
+    weight_decay: float = 0.01
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    bf16: bool = False
+    seed: int = 0
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
+    log: bool = True
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.epochs <= 0:
+            raise ValueError("steps must be >= 0 and epochs > 0")
+        if self.lr <= 0 or self.weight_decay < 0 or self.warmup < 0:
+            raise ValueError("lr must be > 0, weight_decay and warmup >= 0")
+        if self.decay not in ("linear", "cosine", "constant"):
+            raise ValueError(f"decay must be linear, cosine or constant, not {self.decay!r}")
+        if self.grad_accum < 1 or self.log_every < 1 or self.checkpoint_every < 0:
+            raise ValueError("grad_accum and log_every must be >= 1, checkpoint_every >= 0")
+        if (self.resume or self.checkpoint_every) and not self.checkpoint_dir:
+            raise ValueError("resume and checkpoint_every need checkpoint_dir")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    steps: int
+    losses: list[float]  # one mean loss per optimizer step (this process's shard)
+    seconds: float
+
+
+def train(
+    model: nn.Module, batches_fn: BatchesFn, config: TrainConfig, loss_fn: LossFn,
+    params: Iterable[nn.Parameter] | None = None,
+) -> TrainResult:
+    """Train `model` in place; `params` (default: all trainable) are the ones optimized."""
+    dist = _Distributed.from_env()
+    _seed_everything(config.seed)
+    candidates = params if params is not None else model.parameters()
+    trainable = [p for p in candidates if p.requires_grad]
+    if not trainable:
+        raise ConfigError("nothing to train: every parameter has requires_grad=False")
+    dist.broadcast_params(model)
+    total = _total_steps(batches_fn, config)
+    optimizer = _adamw(trainable, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, total))
+    step, epoch, position = 0, 0, 0
+    if config.resume:
+        step, epoch, position = _load_checkpoint(config, model, optimizer, scheduler)
+    progress = _Progress(total, enabled=config.log and dist.rank == 0, every=config.log_every)
+    losses: list[float] = []
+    model.train()
+    start = time.perf_counter()
+    while step < total:
+        pending: list[float] = []
+        micro = 0
+        for index, batch in enumerate(batches_fn(epoch)):
+            if index < position:  # resuming mid-epoch: skip batches already trained on
+                continue
+            pending.append(_micro_step(model, batch, loss_fn, config, dist))
+            micro += 1
+            position = index + 1
+            if micro % config.grad_accum:
+                continue
+            dist.average_grads(trainable)
+            if config.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append(sum(pending))
+            pending = []
+            progress.update(step, losses[-1], scheduler.get_last_lr()[0])
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                _save_checkpoint(config, model, optimizer, scheduler, step, epoch, position, dist)
+            if step >= total:
+                break
+        else:  # epoch exhausted; leftover micro-batches of an incomplete accumulation are dropped
+            optimizer.zero_grad(set_to_none=True)
+            epoch, position = epoch + 1, 0
+    progress.close()
+    model.eval()
+    return TrainResult(step, losses, time.perf_counter() - start)
+
+
+def _micro_step(model: nn.Module, batch: Batch, loss_fn: LossFn, config: TrainConfig,
+                dist: _Distributed) -> float:
+    shard, weight = dist.shard(batch)
+    device = next(model.parameters()).device
+    shard = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in shard.items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        loss = loss_fn(model, shard)
+    # weight makes the mean over ranks equal the mean over the whole (global) batch
+    (loss.float() * weight / config.grad_accum).backward()
+    return float(loss.detach()) / config.grad_accum
+
+
+def _total_steps(batches_fn: BatchesFn, config: TrainConfig) -> int:
+    if config.steps:
+        return config.steps
+    per_epoch = sum(1 for _ in batches_fn(0)) // config.grad_accum
+    return max(1, math.ceil(per_epoch * config.epochs))
+
+
+def _adamw(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.AdamW:
+    # biases and norm weights (1-d) are not decayed, as in BERT's recipe
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+
+
+def _schedule(config: TrainConfig, total: int) -> Callable[[int], float]:
+    warmup = int(config.warmup if config.warmup >= 1 else config.warmup * total)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if config.decay == "constant":
+            return 1.0
+        done = (step - warmup) / max(1, total - warmup)
+        if config.decay == "linear":
+            return max(0.0, 1.0 - done)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+
+    return factor
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+
+
+# ---------------------------------------------------------------- checkpoints
+def _save_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: Any, step: int, epoch: int, position: int,
+                     dist: _Distributed) -> None:
+    if dist.rank == 0:
+        folder = Path(str(config.checkpoint_dir))
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": list(random.getstate()[1]),
+            "step": step, "epoch": epoch, "position": position,
+        }
+        tmp = folder / (_CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(folder / _CHECKPOINT)  # atomic: a crash never leaves half a checkpoint
+    dist.barrier()
+
+
+def _load_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: Any) -> tuple[int, int, int]:
+    path = Path(str(config.checkpoint_dir)) / _CHECKPOINT
+    if not path.is_file():
+        return 0, 0, 0  # nothing to resume yet: start from the beginning
+    # weights_only: a checkpoint is tensors and plain numbers, never pickled code
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate((3, tuple(state["python_rng"]), None))
+    return int(state["step"]), int(state["epoch"]), int(state["position"])
+
+
+def checkpoint_step(checkpoint_dir: str | Path) -> int | None:
+    """The step saved in `checkpoint_dir`, or None when there is no checkpoint."""
+    path = Path(checkpoint_dir) / _CHECKPOINT
+    if not path.is_file():
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+# ---------------------------------------------------------------- data parallel
+class _Distributed:
+    """Data parallelism across torchrun processes.
+
+    Each global batch is split by rows across ranks and gradients are averaged with one
+    all-reduce per optimizer step. We do this by hand rather than wrapping in
+    DistributedDataParallel because loss functions here read intermediate activations
+    through hooks and may leave parameters unused (pooler, projections), which DDP's
+    reducer rejects unless find_unused_parameters adds a graph walk every step.
+    """
+
+    def __init__(self, rank: int = 0, world: int = 1) -> None:
+        self.rank, self.world = rank, world
+
+    @classmethod
+    def from_env(cls) -> _Distributed:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        import torch.distributed as tdist
+
+        if not tdist.is_initialized():
+            gpu = torch.cuda.is_available()
+            if gpu:  # one GPU per process; the caller puts the model on cuda (this device)
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            tdist.init_process_group(backend="nccl" if gpu else "gloo")
+        return cls(tdist.get_rank(), tdist.get_world_size())
+
+    def shard(self, batch: Batch) -> tuple[Batch, float]:
+        if self.world == 1:
+            return batch, 1.0
+        rows = _batch_rows(batch)
+        index = torch.arange(self.rank, rows, self.world)
+        shard = {k: _take(v, index, rows) for k, v in batch.items()}
+        # mean over ranks of (local mean * local_n * world / rows) == mean over all rows
+        return shard, len(index) * self.world / rows
+
+    def broadcast_params(self, model: nn.Module) -> None:
+        if self.world == 1:
+            return
+        import torch.distributed as tdist
+
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                tdist.broadcast(tensor, src=0)
+
+    def average_grads(self, params: list[nn.Parameter]) -> None:
+        if self.world == 1:
+            return
+        import torch.distributed as tdist
+
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        tdist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[offset: offset + n].view_as(p).clone()
+            offset += n
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as tdist
+
+            tdist.barrier()
+
+
+def _batch_rows(batch: Batch) -> int:
+    for value in batch.values():
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            return int(value.shape[0])
+    raise ConfigError("a batch needs at least one tensor with a batch dimension")
+
+
+def _take(value: Any, index: torch.Tensor, rows: int) -> Any:
+    if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == rows:
+        return value[index]
+    if isinstance(value, list) and len(value) == rows:
+        return [value[i] for i in index.tolist()]
+    return value
+
+
+# ---------------------------------------------------------------- progress
+class _Progress:
+    """One status line: step, loss, learning rate, rate and ETA (stderr, rank 0 only)."""
+
+    def __init__(self, total: int, enabled: bool, every: int) -> None:
+        self.total, self.enabled, self.every = total, enabled, every
+        self.start = time.perf_counter()
+        self.first: int | None = None
+        self.tty = sys.stderr.isatty()
+
+    def update(self, step: int, loss: float, lr: float) -> None:
+        if self.first is None:
+            self.first, self.start = step - 1, time.perf_counter()
+        if not self.enabled or (step % self.every and step != self.total):
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = (step - self.first) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - step) / rate if rate > 0 else 0.0
+        line = (f"step {step}/{self.total} loss {loss:.4f} lr {lr:.2e} "
+                f"{rate:.2f} it/s eta {_clock(eta)}")
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
