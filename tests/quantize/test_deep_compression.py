@@ -81,3 +81,13 @@ def test_huffman_declines_ordinary_float_weights() -> None:
         HuffmanCodec().encode(np.random.default_rng(0).standard_normal(10_000).astype(np.float32))
         is None
     )
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (1000,), (64, 64)])
+def test_all_zero_or_empty_tensors_pack_losslessly(shape) -> None:
+    # An all-zero tensor has an empty palette: Huffman declines it, the sparse codec takes it.
+    zeros = np.zeros(shape, np.float32)
+    assert HuffmanCodec().encode(zeros) is None
+    name, data, meta = codecs.encode_smallest(zeros)
+    restored = codecs.decode(name, data, meta, list(shape), "float32")
+    assert restored.shape == zeros.shape and not restored.any()
