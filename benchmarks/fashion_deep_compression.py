@@ -207,14 +207,10 @@ def _nonzero(model: nn.Module) -> float:
 
 
 def _artifact_accuracy(path: Path, task: Any, n_test: int) -> float:
-    from tinyai.runtime import load_artifact
+    """Accuracy of the deployed file on the first `n_test` test images (onnxruntime, no torch)."""
+    from tinyai.measure.evaluate import evaluate
 
-    predictor = load_artifact(path, threads=1)
-    data = task.dataset("test").subset(np.arange(n_test))
-    correct = 0
-    for batch in task.numpy_batches(data, 500):
-        correct += int((predictor.run(batch).argmax(-1) == batch["labels"]).sum())
-    return correct / n_test
+    return evaluate(path, task, limit=n_test)["metrics"]["accuracy"]
 
 
 def markdown(r: dict[str, Any]) -> str:
