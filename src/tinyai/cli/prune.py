@@ -104,8 +104,7 @@ def _unstructured(
 ) -> dict[str, Any]:
     """Per weight: zeros after pruning and the bytes it takes dense vs packed sparse."""
     from tinyai.prune import MagnitudePruning, magnitude_masks, make_permanent
-    from tinyai.prune.masks import current_weight, prunable_weights
-    from tinyai.prune.unstructured import hold_masks
+    from tinyai.prune.masks import apply_masks, current_weight, prunable_weights
     from tinyai.runtime.codecs import encode_smallest
 
     config = MagnitudePruning(sparsity=sparsity, scope=scope, exclude=tuple(exclude))
@@ -122,7 +121,7 @@ def _unstructured(
         rows.append([full, "x".join(map(str, weight.shape)), *(f"{v:,}" for v in values)])
     rows.append(["TOTAL", "", *(f"{v:,}" for v in totals)])
     if not dry_run:
-        hold_masks(model, new_masks)
+        apply_masks(model, new_masks)
         make_permanent(model)
     return {
         "kind": "unstructured",

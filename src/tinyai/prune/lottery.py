@@ -16,7 +16,7 @@ from torch import nn
 
 from tinyai.prune.config import LotteryConfig, MagnitudePruning
 from tinyai.prune.masks import apply_masks, make_permanent, masks, sparsity
-from tinyai.prune.unstructured import hold_masks, magnitude_masks
+from tinyai.prune.unstructured import magnitude_masks
 
 StepHook = Callable[[int], None]
 TrainFn = Callable[[nn.Module, StepHook], float]
@@ -70,7 +70,7 @@ def rewind_to(
     """Reset the weights to `state` (a dense state dict) and hold `new_masks`."""
     make_permanent(model)
     model.load_state_dict(state)
-    hold_masks(model, new_masks)
+    apply_masks(model, new_masks)
 
 
 def random_reinit(

@@ -9,7 +9,7 @@ from torch import nn
 
 from tinyai.errors import ConfigError
 from tinyai.prune.config import MagnitudePruning
-from tinyai.prune.masks import current_weight, prunable_weights, set_mask
+from tinyai.prune.masks import apply_masks, current_weight, prunable_weights
 
 
 def magnitude_masks(
@@ -62,16 +62,9 @@ def _global_masks(weights: dict[str, torch.Tensor], sparsity: float) -> dict[str
     return out
 
 
-def hold_masks(model: nn.Module, new_masks: dict[str, torch.Tensor]) -> None:
-    modules = dict(model.named_modules())
-    for full, mask in new_masks.items():
-        module_name, _, attr = full.rpartition(".")
-        set_mask(modules[module_name], attr, mask)
-
-
 def prune_magnitude_(model: nn.Module, config: MagnitudePruning) -> nn.Module:
     """Hold masks at the final sparsity now (one shot); fine-tune, then `make_permanent`."""
-    hold_masks(model, magnitude_masks(model, config))
+    apply_masks(model, magnitude_masks(model, config))
     return model
 
 
@@ -97,7 +90,7 @@ class GradualPruner:
     def step(self, step: int) -> float:
         target = self.target_at(step)
         if target != self.current_sparsity:
-            hold_masks(self.model, magnitude_masks(self.model, self.config, target))
+            apply_masks(self.model, magnitude_masks(self.model, self.config, target))
             self.current_sparsity = target
         return target
 

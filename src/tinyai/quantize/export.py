@@ -12,6 +12,7 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -118,12 +119,7 @@ def to_onnx(
     """
     shadow, table = float_shadow(model)
     proto = export_float_onnx(shadow, example_inputs, output_name)
-    rewrite_quantized(proto, table, accuracy_level)
-    _check_all_rewritten(proto, table)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    return path
+    return _rewrite_and_save(proto, table, accuracy_level, Path(path))
 
 
 def retarget_onnx(
@@ -141,9 +137,15 @@ def retarget_onnx(
     proto = onnx.ModelProto()
     proto.CopyFrom(float_proto)
     table = reference_table(float_model, quantized)
+    return _rewrite_and_save(proto, table, accuracy_level, Path(path))
+
+
+def _rewrite_and_save(
+    proto: onnx.ModelProto, table: Any, accuracy_level: int, path: Path
+) -> Path:
+    """Replace the float MatMul/Conv of every quantized layer, refuse leftovers, write."""
     rewrite_quantized(proto, table, accuracy_level)
     _check_all_rewritten(proto, table)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(path))
     return path
