@@ -1,5 +1,5 @@
 # The two commands a new user needs; both set up everything first (scripts/setup.sh).
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test bench
 
 setup:
 	@bash scripts/setup.sh
@@ -11,5 +11,7 @@ test: setup
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/python -m pytest -m "not slow" -q
 
+# The peer libraries the benchmarks compare against (torchao); then run them one by one.
 bench: setup
-	@echo "benchmarks are run one by one; see BENCHMARKS.md for the command behind every number"
+	.venv/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@echo "ready: run the scripts in benchmarks/ one by one; BENCHMARKS.md gives each command"
