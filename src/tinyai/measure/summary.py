@@ -15,13 +15,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import is_traceable_wrapper_subclass
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from tinyai.measure.macs import count_macs
+from tinyai.measure.storage import (
+    count_nonzero,
+    dtype_label,
+    leaf_tensors,
+    packed_bytes,
+    storage_bytes,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -169,7 +175,7 @@ def summary(model: nn.Module, example_inputs: Any = None) -> ModelSummary:
     if example_inputs is None and callable(getattr(model, "example_inputs", None)):
         example_inputs = model.example_inputs()  # type: ignore[operator]
     counted = example_inputs is not None
-    macs = _count_macs(model, example_inputs) if counted else {}
+    macs = count_macs(model, example_inputs) if counted else {}
     root = type(model).__name__
     rows, seen = [], set()
     by_dtype: dict[str, int] = {}
@@ -178,9 +184,9 @@ def summary(model: nn.Module, example_inputs: Any = None) -> ModelSummary:
         key = f"{root}.{name}" if name else root
         row = _layer_row(name, module, own, macs.get(key, 0) if counted else None)
         for _, tensor, _ in own:
-            for leaf in _leaf_tensors(tensor):
+            for leaf in leaf_tensors(tensor):
                 label = str(leaf.dtype).removeprefix("torch.")
-                by_dtype[label] = by_dtype.get(label, 0) + _storage_bytes(leaf)
+                by_dtype[label] = by_dtype.get(label, 0) + storage_bytes(leaf)
         if own or row.macs:
             rows.append(row)
     return ModelSummary(root, rows, _input_shapes(example_inputs), by_dtype)
@@ -209,8 +215,8 @@ def _layer_row(
 ) -> LayerSummary:
     weights = [t for _, t, is_weight in own if is_weight]
     params = sum(t.numel() for t in weights)
-    weight_bytes = sum(_storage_bytes(t) for t in weights)
-    nonzero = sum(_count_nonzero(t) for t in weights)
+    weight_bytes = sum(storage_bytes(t) for t in weights)
+    nonzero = sum(count_nonzero(t) for t in weights)
     largest = max(weights, key=lambda t: t.numel(), default=None)
     logical = _logical_weight_count(module)
     if logical is not None:
@@ -219,11 +225,11 @@ def _layer_row(
         # cover the weight with its scales; the float bias is counted as params of its own.
         named = {n: t for n, t, _ in own}
         bias = named.get("bias", named.get("bias_int32"))  # int32 when on the accumulator scale
-        weight_bytes = sum(_storage_bytes(t) for n, t, w in own if w and n != "bias")
+        weight_bytes = sum(storage_bytes(t) for n, t, w in own if w and n != "bias")
         params = logical + (bias.numel() if bias is not None else 0)
         dequantized = module.dequantized_weight()  # type: ignore[operator]
         nonzero = int(torch.count_nonzero(dequantized.detach()))
-        nonzero += _count_nonzero(bias) if bias is not None else 0
+        nonzero += count_nonzero(bias) if bias is not None else 0
         bits = round(8 * weight_bytes / logical, 3) if logical else 0.0
     else:
         bits = round(8 * weight_bytes / params, 3) if params else 0.0
@@ -232,10 +238,10 @@ def _layer_row(
         type=type(module).__name__,
         params=params,
         nonzero=nonzero,
-        bytes=sum(_storage_bytes(t) for _, t, _ in own),
-        packed_bytes=sum(_packed_bytes(t) for _, t, _ in own),
+        bytes=sum(storage_bytes(t) for _, t, _ in own),
+        packed_bytes=sum(packed_bytes(t) for _, t, _ in own),
         macs=macs,
-        dtype=_dtype_label(largest) if largest is not None else "",
+        dtype=dtype_label(largest) if largest is not None else "",
         bits=bits,
     )
 
@@ -259,60 +265,6 @@ def _logical_weight_count(module: nn.Module) -> int | None:
     return math.prod(shape) if shape else None
 
 
-def _count_macs(model: nn.Module, inputs: Any) -> dict[str, int]:
-    """Own MACs per module, keyed like torch's ModuleTracker ("Root.child.grandchild")."""
-    was_training = {m: m.training for m in model.modules()}
-    model.eval()  # train-mode BatchNorm would update its statistics while we count
-    try:
-        counter = FlopCounterMode(display=False, custom_mapping=_extra_formulas())
-        with counter, torch.no_grad():
-            _call(model, inputs)
-    finally:
-        for module, training in was_training.items():
-            module.training = training
-    totals = {name: sum(ops.values()) // 2 for name, ops in counter.get_flop_counts().items()}
-    totals.pop("Global", None)
-    own = dict(totals)
-    for key, total in totals.items():
-        # Subtract from the nearest ancestor that ran: containers such as ModuleList are
-        # never called, so a layer's parent in the count may be its grandparent.
-        parent = key.rpartition(".")[0]
-        while parent and parent not in totals:
-            parent = parent.rpartition(".")[0]
-        if parent:
-            own[parent] -= total
-    return own
-
-
-def _extra_formulas() -> dict[Any, Any]:
-    """FLOP formulas for CPU kernels torch's counter has none for (it would count 0).
-
-    The fused CPU attention and the oneDNN LSTM layer bypass aten.mm/bmm, so without
-    these an LSTM or a transformer using SDPA on CPU would report too few MACs.
-    """
-    aten = torch.ops.aten
-
-    def cpu_sdpa(query, key, value, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-        return sdpa_flop_count(query, key, value)
-
-    def onednn_rnn_layer(inp, w_ih, w_hh, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        steps = math.prod(inp[:-1])  # every (batch, time) position runs both projections
-        return 2 * steps * (w_ih[0] * w_ih[1] + w_hh[0] * w_hh[1])
-
-    return {
-        aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa,
-        aten.mkldnn_rnn_layer: onednn_rnn_layer,
-    }
-
-
-def _call(model: nn.Module, inputs: Any) -> Any:
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, tuple | list):
-        return model(*inputs)
-    return model(inputs)
-
-
 def _input_shapes(inputs: Any) -> dict[str, list[int]]:
     if inputs is None:
         return {}
@@ -322,21 +274,6 @@ def _input_shapes(inputs: Any) -> dict[str, list[int]]:
     return {f"input_{i}": list(v.shape) for i, v in enumerate(items) if hasattr(v, "shape")}
 
 
-def _inner_tensors(tensor: torch.Tensor) -> list[torch.Tensor] | None:
-    """The plain tensors a wrapper subclass (e.g. torchao's quantized weights) really stores."""
-    if not is_traceable_wrapper_subclass(tensor):
-        return None
-    names, _ = tensor.__tensor_flatten__()  # type: ignore[attr-defined]
-    return [getattr(tensor, n) for n in names]
-
-
-def _leaf_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
-    inner = _inner_tensors(tensor)
-    if inner is None:
-        return [tensor]
-    return [leaf for t in inner for leaf in _leaf_tensors(t)]
-
-
 def _without_held_masks(model: nn.Module) -> nn.Module:
     """Pruning masks held for training are multiplied in (on a copy): summarise what ships."""
     if not any(name.endswith("_mask") for name, _ in model.named_buffers()):
@@ -344,48 +281,6 @@ def _without_held_masks(model: nn.Module) -> nn.Module:
     from tinyai.prune import copy_model, make_permanent
 
     return make_permanent(copy_model(model))
-
-
-_PACKABLE = (torch.float32, torch.float16, torch.float64)
-
-
-def _packed_bytes(tensor: torch.Tensor) -> int:
-    """Bytes under the smallest lossless codec (sparse, palette + Huffman, or raw)."""
-    if _inner_tensors(tensor) is not None or tensor.dtype not in _PACKABLE:
-        return _storage_bytes(tensor)
-    from tinyai.runtime.codecs import encode_smallest
-
-    return len(encode_smallest(tensor.detach().cpu().contiguous().numpy())[1])
-
-
-def _storage_bytes(tensor: torch.Tensor) -> int:
-    inner = _inner_tensors(tensor)
-    if inner is not None:
-        return sum(_storage_bytes(t) for t in inner)
-    return math.ceil(tensor.numel() * _dtype_bits(tensor.dtype) / 8)
-
-
-def _dtype_bits(dtype: torch.dtype) -> int:
-    match = re.fullmatch(r"torch\.u?int([1-7])", str(dtype))  # torch.uint4, torch.int2, ...
-    if match:
-        return int(match.group(1))
-    return 1 if str(dtype) == "torch.bool" else dtype.itemsize * 8
-
-
-def _dtype_label(tensor: torch.Tensor) -> str:
-    inner = _inner_tensors(tensor)
-    if inner:
-        tensor = max(inner, key=lambda t: t.numel())  # the payload, not its scales
-    return str(tensor.dtype).removeprefix("torch.")
-
-
-def _count_nonzero(tensor: torch.Tensor) -> int:
-    inner = _inner_tensors(tensor)
-    if inner is not None and callable(getattr(tensor, "dequantize", None)):
-        tensor = tensor.dequantize()  # type: ignore[operator]
-    elif inner is not None:
-        tensor = max(inner, key=lambda t: t.numel())
-    return int(torch.count_nonzero(tensor.detach()))
 
 
 def _si(value: int | None) -> str:
