@@ -37,6 +37,7 @@ class DemoConfig(Config):
 def run_demo(config: DemoConfig, say: Any = print) -> dict[str, Any]:
     """Run the demo; returns (and writes to out_dir/report.json) the side-by-side figures."""
     import numpy as np
+    import torch
 
     from tinyai.distill import FinetuneConfig, finetune
     from tinyai.export import export
@@ -58,6 +59,7 @@ def run_demo(config: DemoConfig, say: Any = print) -> dict[str, Any]:
         finetune(model, task, FinetuneConfig(train=train_cfg, batch_size=128), data=train_data)
 
     say(f"[1/5] training a FashionCNN on {len(train_data):,} images for {config.epochs} epochs")
+    torch.manual_seed(config.seed)  # the initial weights too, so a re-run prints the same table
     model = FashionCNN(FashionCNNConfig())
     fit(model, config.epochs, lr=3e-3)
     baseline = export(model.eval(), out / "baseline", task, history=[{"step": "train"}])
