@@ -56,13 +56,11 @@ def _fit(
 
 
 def _accuracy(model: nn.Module, task: Any, n_test: int) -> float:
-    data = task.dataset("test").subset(np.arange(n_test))
+    """PyTorch accuracy on the first `n_test` test images; leaves the model in eval mode."""
+    from tinyai.measure.evaluate import evaluate
+
     model.eval()
-    correct = 0
-    with torch.no_grad():
-        for batch in task.batches(data, 1000):
-            correct += int((model(**task.model_inputs(batch)).argmax(-1) == batch["labels"]).sum())
-    return correct / n_test
+    return evaluate(model, task, limit=n_test, batch_size=1000)["metrics"]["accuracy"]
 
 
 def _save(model: nn.Module, path: Path) -> None:

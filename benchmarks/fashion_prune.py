@@ -82,13 +82,11 @@ def fit(
 
 
 def torch_accuracy(model: nn.Module, task: Any, n_test: int) -> float:
-    data = task.dataset("test").subset(np.arange(n_test))
+    """PyTorch accuracy on the first `n_test` test images; leaves the model in eval mode."""
+    from tinyai.measure.evaluate import evaluate
+
     model.eval()
-    correct = 0
-    with torch.no_grad():
-        for batch in task.batches(data, 1000):
-            correct += int((model(**task.model_inputs(batch)).argmax(-1) == batch["labels"]).sum())
-    return correct / n_test
+    return evaluate(model, task, limit=n_test, batch_size=1000)["metrics"]["accuracy"]
 
 
 def steps_per_epoch(args: argparse.Namespace) -> int:
@@ -96,6 +94,26 @@ def steps_per_epoch(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- train phase
+def gradual_prune_90(teacher: nn.Module, task: Any, args: Any, epochs: float, ramp: float,
+                     out: Path, distill: bool = False) -> None:
+    """Copy of `teacher` fine-tuned while global sparsity rises to 90% (AGP over the first
+    `ramp` of the steps, masks recomputed 40 times), optionally distilling from it; saved."""
+    model = copy.deepcopy(teacher)
+    total = int(epochs * steps_per_epoch(args))
+    config = MagnitudePruning(
+        sparsity=0.9,
+        scope="global",
+        schedule=AGPSchedule(
+            start_step=0, end_step=int(total * ramp), frequency=max(total // 40, 1)
+        ),
+    )
+    pruner = GradualPruner(model, config)
+    fit(model, task, args, epochs, 1e-3, loss_hook=pruner.hook(),
+        teacher=teacher.eval() if distill else None)
+    make_permanent(model)
+    save_pruned(model, out)
+
+
 def train_phase(args: argparse.Namespace, cache: Path) -> None:
     task = get_task("fashion-mnist")
     teacher_dir = cache / "teacher"
@@ -108,38 +126,11 @@ def train_phase(args: argparse.Namespace, cache: Path) -> None:
 
     sparse_dir = cache / "unstructured90"
     if not (sparse_dir / "pruning.json").is_file():
-        model = copy.deepcopy(teacher)
-        total = int(args.sparse_epochs * steps_per_epoch(args))
-        config = MagnitudePruning(
-            sparsity=0.9,
-            scope="global",
-            schedule=AGPSchedule(
-                start_step=0, end_step=int(total * 0.6), frequency=max(total // 40, 1)
-            ),
-        )
-        pruner = GradualPruner(model, config)
-        fit(model, task, args, args.sparse_epochs, 1e-3, loss_hook=pruner.hook())
-        make_permanent(model)
-        save_pruned(model, sparse_dir)
-
+        gradual_prune_90(teacher, task, args, args.sparse_epochs, 0.6, sparse_dir)
     # The same schedule, distilling from the dense teacher while sparsity rises.
     kd_dir = cache / "unstructured90-kd"
     if not (kd_dir / "pruning.json").is_file():
-        model = copy.deepcopy(teacher)
-        total = int(args.kd_epochs * steps_per_epoch(args))
-        config = MagnitudePruning(
-            sparsity=0.9,
-            scope="global",
-            schedule=AGPSchedule(
-                start_step=0, end_step=int(total * 0.5), frequency=max(total // 40, 1)
-            ),
-        )
-        pruner = GradualPruner(model, config)
-        fit(
-            model, task, args, args.kd_epochs, 1e-3, loss_hook=pruner.hook(), teacher=teacher.eval()
-        )
-        make_permanent(model)
-        save_pruned(model, kd_dir)
+        gradual_prune_90(teacher, task, args, args.kd_epochs, 0.5, kd_dir, distill=True)
 
     channel_dir = cache / "structured50"
     if not (channel_dir / "pruning.json").is_file():

@@ -25,6 +25,9 @@ import torch
 
 from tinyai.paths import cache_dir
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+from benchmarks.artifacts import teacher_relative_table
+
 RESULTS = Path(__file__).resolve().parent / "results"
 PAPERS = [  # GLUE SST-2 accuracy as published, parameters
     {"name": "TinyBERT4 (Jiao et al. 2020)", "accuracy": 92.6, "params": 14_500_000},
@@ -364,21 +367,7 @@ def artifact_bench(out: Path) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    teacher = rows[0]
-    lines = [
-        "| model | SST-2 dev acc | % of teacher | params | file bytes | x smaller | "
-        "latency b=1 (ms) | x faster |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        acc = r.get("accuracy_artifact", r["accuracy_torch"])
-        t_acc = teacher.get("accuracy_artifact", teacher["accuracy_torch"])
-        lines.append(
-            f"| {r['name']} | {acc:.2f} | {100 * acc / t_acc:.1f}% | {r['params'] / 1e6:.2f}M | "
-            f"{r.get('bytes', 0):,} | {teacher.get('bytes', 0) / max(1, r.get('bytes', 1)):.1f} | "
-            f"{r.get('latency_ms', float('nan')):.2f} | "
-            f"{teacher.get('latency_ms', 0) / max(1e-9, r.get('latency_ms', 1e-9)):.1f} |"
-        )
+    lines = [teacher_relative_table(rows, "accuracy", "SST-2 dev acc")]
     for p in PAPERS:
         lines.append(
             f"| {p['name']} (paper, GLUE test) | {p['accuracy']} | | "

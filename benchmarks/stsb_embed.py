@@ -24,6 +24,7 @@ import torch
 from tinyai.paths import cache_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.artifacts import teacher_relative_table
 from benchmarks.sst2_distill import (
     RESULTS,
     artifact_bench,
@@ -221,22 +222,7 @@ def rows_for(models: dict[str, Any], plan: Plan, root: Path, export: bool) -> li
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    t = rows[0]
-    lines = [
-        "| model | STS-B dev Spearman | % of teacher | params | file bytes | x smaller | "
-        "latency b=1 (ms) | x faster |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        sp = r.get("spearman_artifact", r["spearman_torch"])
-        t_sp = t.get("spearman_artifact", t["spearman_torch"])
-        lines.append(
-            f"| {r['name']} | {sp:.2f} | {100 * sp / t_sp:.1f}% | {r['params'] / 1e6:.2f}M | "
-            f"{r.get('bytes', 0):,} | {t.get('bytes', 0) / max(1, r.get('bytes', 1)):.1f} | "
-            f"{r.get('latency_ms', float('nan')):.2f} | "
-            f"{t.get('latency_ms', 0) / max(1e-9, r.get('latency_ms', 1e-9)):.1f} |"
-        )
-    return "\n".join(lines)
+    return teacher_relative_table(rows, "spearman", "STS-B dev Spearman")
 
 
 def main(argv: list[str] | None = None) -> int:
