@@ -24,7 +24,7 @@ class Plan:
     calib_sentences: int = 64
     fidelity_sentences: int = 256
     latency_sentences: int = 64
-    rounds: int = 3
+    rounds: int = 11
     sst2_dev: int = 0  # 0 = all 872
     skip: tuple[str, ...] = ()
     tag: str = "full"

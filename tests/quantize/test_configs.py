@@ -20,7 +20,7 @@ from tinyai.quantize.modules import LowBitLinear, QuantizedLinear
 
 CONFIGS = [
     Int8Dynamic(exclude=("head",)),
-    Int8Static(observer="entropy", symmetric_activations=True),
+    Int8Static(observer="entropy", symmetric_activations=True, per_tensor_tolerance=1e-3),
     WeightOnly(bits=2, group_size=64, embedding_bits=8),
     MixedPrecision(layer_bits={"0": 4, "2": 8}),
     QAT(bits=4, activations="none"),
@@ -42,6 +42,8 @@ def test_round_trip(config: Config) -> None:
         (Int8Static, {"step": "calibrate"}, "step must be"),
         (QAT, {"activations": "ema"}, "activations must be"),
         (Int8Dynamic, {"embedding_bits": 2}, "embedding_bits"),
+        (Int8Static, {"per_tensor_tolerance": -0.1}, "per_tensor_tolerance"),
+        (Int8Dynamic, {"per_tensor_tolerance": 1.0}, "per_tensor_tolerance"),
     ],
 )
 def test_invalid_values_are_clear_errors(cls, kwargs, match) -> None:

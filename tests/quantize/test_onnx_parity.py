@@ -128,3 +128,17 @@ def test_retargeting_one_float_export_equals_exporting_each_variant(
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         want = model(input_ids=torch.from_numpy(ids)).detach().numpy()
         np.testing.assert_allclose(sess.run(None, {"input_ids": ids})[0], want, atol=1e-5, rtol=0)
+
+
+def test_output_may_share_a_name_the_exporter_uses_inside(base: TinyText, tmp_path) -> None:
+    # The exporter names the word-embedding lookup "embedding"; a sentence encoder's task
+    # output has that name too. The file must still define each value once (ORT checks).
+    model = quantize_(copy.deepcopy(base), Int8Dynamic())
+    path = to_onnx(model, tmp_path / "m.onnx", {"input_ids": _ids(0)}, output_name="embedding")
+    graph = onnx.load(str(path)).graph
+    produced = [name for node in graph.node for name in node.output]
+    assert len(produced) == len(set(produced)) and graph.output[0].name == "embedding"
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(["embedding"], {"input_ids": _ids(2).numpy()})[0]
+    want = model(input_ids=_ids(2)).detach().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)

@@ -23,6 +23,32 @@ def test_per_channel_beats_per_tensor_on_uneven_channels() -> None:
     assert err_pc < err_pt / 2
 
 
+def test_per_tensor_noise_separates_even_from_outlier_channels() -> None:
+    even = torch.randn(64, 96)
+    uneven = even * torch.logspace(-2, 1, 64)[:, None]
+    # 8-bit rounding noise of a Gaussian row is ~1e-4 of its power; one shared scale for
+    # channels 1000x apart in size leaves the small channels mostly noise.
+    assert P.per_tensor_noise(even) < 1e-3 < 0.1 < P.per_tensor_noise(uneven)
+    pruned = even.clone()
+    pruned[:8] = 0  # all-zero channels carry no signal and do not count
+    assert P.per_tensor_noise(pruned) < 1e-3
+
+
+def test_tolerance_picks_per_tensor_only_for_smooth_layers() -> None:
+    from torch import nn
+
+    from tinyai.quantize import Int8Dynamic, quantize_
+    from tinyai.quantize.modules import QuantizedLinear
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(96, 64), nn.Linear(96, 64))
+    model[1].weight.data *= torch.logspace(-2, 1, 64)[:, None]
+    quantize_(model, Int8Dynamic(per_tensor_tolerance=1e-3))
+    scales = [m.weight_scale for m in model if isinstance(m, QuantizedLinear)]
+    assert bool((scales[0] == scales[0][0]).all())  # smooth: one scale
+    assert len(set(scales[1].tolist())) == 64  # outlier channels: one scale per channel
+
+
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_activation_qparams_cover_range_and_keep_zero_exact(symmetric: bool) -> None:
     x = torch.randn(1000) * 3 + 1

@@ -43,6 +43,11 @@ class QuantConfig(Config):
         _check_group(self.embedding_group_size)
 
 
+def _check_tolerance(tolerance: float) -> None:
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"per_tensor_tolerance must be in [0, 1), got {tolerance}")
+
+
 def _check_group(group_size: int) -> None:
     if group_size < 16 or group_size & (group_size - 1):
         raise ValueError(f"group sizes must be powers of two >= 16, got {group_size}")
@@ -50,10 +55,18 @@ def _check_group(group_size: int) -> None:
 
 @dataclass
 class Int8Dynamic(QuantConfig):
-    """int8 weights, activations quantized per batch at run time (ONNX: DynamicQuantizeMatMul)."""
+    """int8 weights, activations quantized per batch at run time (ONNX: DynamicQuantizeMatMul).
+
+    `per_tensor_tolerance` (see `Int8Static`) lets smooth layers take one weight scale.
+    """
 
     per_channel: bool = True
+    per_tensor_tolerance: float = 0.0
     embedding_bits: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_tolerance(self.per_tensor_tolerance)
 
 
 @dataclass
@@ -66,12 +79,21 @@ class Int8Static(QuantConfig):
     layer (its output is quantized after the ReLU, as ONNX Runtime's QLinearConv fuses it).
     Convs are observed at input and output: the output must be quantized for ORT to run the
     integer kernel (see `tinyai.quantize.onnx_conv`).
+
+    `per_tensor_tolerance` > 0 gives a Linear one weight scale instead of one per output
+    channel when that keeps its weight noise-to-signal power ratio (mean over output
+    channels, `primitives.per_tensor_noise`) at or below the tolerance. ONNX Runtime's
+    per-channel int8 GEMM sets up one multiplier per output column on every call, which at
+    batch 1 is a measurable share of a small transformer's time; layers with outlier output
+    channels (whose per-tensor ratio is orders of magnitude higher) stay per channel.
+    0 (the default) keeps every layer per channel.
     """
 
     step: str = "prepare"
     observer: str = "minmax"
     percentile: float = 99.99
     per_channel: bool = True
+    per_tensor_tolerance: float = 0.0
     symmetric_activations: bool = False
     bins: int = 2048
     embedding_bits: int = 8
@@ -79,6 +101,7 @@ class Int8Static(QuantConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_step(self.step)
+        _check_tolerance(self.per_tensor_tolerance)
         if self.observer not in OBSERVERS:
             raise ValueError(
                 f"observer must be one of {', '.join(OBSERVERS)}, got {self.observer!r}"

@@ -43,7 +43,35 @@ def _dynamic_shapes(inputs: dict[str, Tensor]) -> dict[str, dict[int, object]]:
 def export_float_onnx(
     model: nn.Module, example_inputs: dict[str, Tensor], output_name: str = "output"
 ) -> onnx.ModelProto:
-    """Plain dynamo export with dynamic batch (and sequence) axes, quietly."""
+    """Plain dynamo export with dynamic batch (and sequence) axes, quietly.
+
+    The exporter names inner values after the aten ops (a word-embedding lookup writes
+    "embedding") and does not avoid the requested output name, which leaves a sentence
+    encoder exported as "embedding" with two producers of one name: ORT refuses such a file.
+    So export under a fresh name, move an inner value that holds `output_name` aside, then
+    give the output its name.
+    """
+    fresh = f"{output_name}__tinyai_output"
+    proto = _export(model, example_inputs, fresh)
+    _rename_value(proto.graph, output_name, f"{output_name}__inner")
+    _rename_value(proto.graph, fresh, output_name)
+    return proto
+
+
+def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename a value everywhere the top-level graph mentions it (exports have no subgraphs
+    that read outer values by these names)."""
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+    for info in [*graph.output, *graph.value_info]:
+        if info.name == old:
+            info.name = new
+
+
+def _export(
+    model: nn.Module, example_inputs: dict[str, Tensor], output_name: str
+) -> onnx.ModelProto:
     model.eval()
     names = list(example_inputs)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

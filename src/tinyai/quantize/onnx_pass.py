@@ -31,7 +31,11 @@ from tinyai.quantize.modules import (
     QuantizedLinear,
 )
 from tinyai.quantize.onnx_conv import conv_nodes, quantize_after_relu
-from tinyai.quantize.onnx_fuse import fuse_bias, share_input_quantization
+from tinyai.quantize.onnx_fuse import (
+    fuse_bias,
+    keep_layernorm_unfused,
+    share_input_quantization,
+)
 from tinyai.quantize.ptq import set_submodule
 from tinyai.runtime.codecs.lowbit import pack_bits
 
@@ -140,7 +144,7 @@ def _linear_nodes(
     if isinstance(m, QuantizedLinear):
         w_t = np.ascontiguousarray(m.weight_int8.numpy().T)  # [K, N] as MatMulInteger expects
         w = b.const(f"{name}.weight_int8", w_t)
-        ws = b.const(f"{name}.weight_scale", m.weight_scale.numpy().astype(np.float32))
+        ws = b.const(f"{name}.weight_scale", _weight_scale(m))
         if not m.static:
             return [b.node("DynamicQuantizeMatMul", [x, w, ws], [y], MS_DOMAIN)]
         dtype = np.int8 if m.input_signed else np.uint8
@@ -167,6 +171,13 @@ def _linear_nodes(
     ]
     attrs = {"K": k, "N": n, "bits": bits, "block_size": g, "accuracy_level": accuracy_level}
     return [b.node("MatMulNBits", inputs, [y], MS_DOMAIN, **attrs)]
+
+
+def _weight_scale(m: QuantizedLinear) -> np.ndarray:
+    """Per-column scales, or one scalar when they are all equal (a per-tensor layer): ORT's
+    per-column path sets up a multiplier per output column on every call."""
+    scale = m.weight_scale.numpy().astype(np.float32)
+    return scale[:1].reshape(()) if np.all(scale == scale[0]) else scale
 
 
 def _embedding_nodes(
@@ -219,6 +230,8 @@ def rewrite_quantized(
     quantize_after_relu(b, graph, relu_fused)
     share_input_quantization(graph)
     fuse_bias(graph)
+    if replaced:  # a float model is written exactly as exported (ORT baselines start from it)
+        keep_layernorm_unfused(graph)
     _drop_unused_initializers(graph)
     if replaced and not any(o.domain == MS_DOMAIN for o in model_proto.opset_import):
         model_proto.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))

@@ -80,6 +80,19 @@ def quantize_weight_int8(w: Tensor, per_channel: bool = True) -> tuple[Tensor, T
     return q, scale.contiguous()
 
 
+def per_tensor_noise(w: Tensor) -> float:
+    """Mean over output channels of (rounding noise power / weight power) with one int8 scale
+    for the whole [out, in] matrix: how much a layer loses by not being per channel.
+    All-zero channels (pruned) carry no signal and are left out of the mean."""
+    w = w.detach().float()
+    noise = (dequantize_weight_int8(*quantize_weight_int8(w, per_channel=False)) - w).pow(2)
+    power = w.pow(2).mean(dim=1)
+    live = power > 0
+    if not bool(live.any()):
+        return 0.0
+    return float((noise.mean(dim=1)[live] / power[live]).mean())
+
+
 def dequantize_weight_int8(q: Tensor, scale: Tensor) -> Tensor:
     return q.float() * scale[:, None]
 

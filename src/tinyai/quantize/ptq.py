@@ -20,7 +20,7 @@ from tinyai.quantize.modules import (
     QuantizedLinear,
 )
 from tinyai.quantize.observers import make_observer
-from tinyai.quantize.primitives import affine_qparams
+from tinyai.quantize.primitives import affine_qparams, per_tensor_noise
 
 MIN_EMBEDDING_ROWS = 1024
 
@@ -49,9 +49,17 @@ def _float_linears(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn.
     return [(n, m) for n, m in selected(model, config, (nn.Linear,)) if type(m) is nn.Linear]
 
 
+def _per_channel(lin: nn.Linear, config: Int8Dynamic | Int8Static) -> bool:
+    """Per-channel weight scales unless the config allows this layer's per-tensor noise."""
+    if not config.per_channel or config.per_tensor_tolerance <= 0:
+        return config.per_channel
+    return per_tensor_noise(lin.weight) > config.per_tensor_tolerance
+
+
 def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
     for name, lin in _float_linears(model, config):
-        set_submodule(model, name, QuantizedLinear(lin.weight, lin.bias, config.per_channel))
+        new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config))
+        set_submodule(model, name, new)
     quantize_embeddings(model, config)
     return model
 
@@ -78,7 +86,7 @@ def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
         else:
             qparams = _qparams(name, obs.observer, config)
             lin = obs.linear
-            new = QuantizedLinear(lin.weight, lin.bias, config.per_channel, qparams)
+            new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config), qparams)
         set_submodule(model, name, new)
     quantize_embeddings(model, config)
     return model
