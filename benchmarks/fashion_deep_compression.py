@@ -1,13 +1,20 @@
-"""Deep Compression (Han et al. 2016) on the Fashion-MNIST CNN: prune -> cluster -> Huffman.
+"""Deep Compression (Han et al. 2016) on the Fashion-MNIST LeNet-5: prune -> cluster -> Huffman.
 
+    python benchmarks/fashion_prune.py --phase train --part fashion --stages teacher [--quick]
     python benchmarks/fashion_deep_compression.py --phase train [--quick]   # cached models
     python benchmarks/fashion_deep_compression.py --phase measure [--quick] # stage table
+
+The dense model is the teacher of benchmarks/fashion_prune.py (one teacher for every pruning
+figure), so that benchmark's teacher stage runs first. Pruning distills from it while the
+sparsity rises (global magnitude ranking, AGP schedule).
 
 Stages, each measured in real encoded bytes of every weight tensor (biases and BatchNorm
 included as fp32 where they stay float):
   dense     fp32 weights
   pruned    sparse codec (tinyai.runtime.codecs.sparse: values + positions)
-  quantized cluster indices at a fixed `bits` per nonzero + a position bitmap + the palette
+  quantized the paper's fixed-width layout: per nonzero a cluster index (8 bits conv, 4 fc)
+            and its distance to the previous nonzero (8 bits conv, 5 fc; filler entries
+            where a distance overflows) + the fp32 palette
   huffman   tinyai.runtime.codecs.huffman (palette + Huffman indices + Huffman gaps)
 and the final artifact written by tinyai.export (which picks the Huffman codec by itself),
 whose accuracy is measured in ONNX Runtime through tinyai.runtime.
@@ -31,13 +38,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tinyai.paths import cache_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SPARSITY = 0.94
-FC_BITS, CONV_BITS = 4, 4
+SPARSITY = 0.92
+PRUNE_EPOCHS = 5.0
+# Index widths of the paper's LeNet-5: 8 bits for convolutions, 4 for fully connected layers.
+FC_BITS, CONV_BITS = 4, 8
+# The paper's fixed-width relative positions (distance to the previous nonzero).
+FC_GAP_BITS, CONV_GAP_BITS = 5, 8
 
 
 def _fit(
-    model: nn.Module, task: Any, n_train: int, epochs: float, lr: float, hook: Any = None
+    model: nn.Module,
+    task: Any,
+    n_train: int,
+    epochs: float,
+    lr: float,
+    hook: Any = None,
+    teacher: nn.Module | None = None,
 ) -> None:
+    from tinyai.distill.losses import hinton_loss
     from tinyai.train import TrainConfig, train
 
     data = task.dataset("train")
@@ -47,7 +65,12 @@ def _fit(
     def loss_fn(m: nn.Module, batch: dict) -> torch.Tensor:
         if hook is not None:
             hook()
-        return task.loss(m(**task.model_inputs(batch)), batch)
+        outputs = m(**task.model_inputs(batch))
+        if teacher is None:
+            return task.loss(outputs, batch)
+        with torch.no_grad():
+            teacher_out = teacher(**task.model_inputs(batch))
+        return hinton_loss(outputs, teacher_out, batch["labels"], temperature=4.0, alpha=0.5)
 
     cfg = TrainConfig(
         epochs=epochs, lr=lr, warmup=0.05, decay="cosine", weight_decay=1e-4, log_every=200
@@ -69,25 +92,33 @@ def _save(model: nn.Module, path: Path) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
 
 
-def _load(path: Path, folded: bool = False) -> nn.Module:
+def _teacher(quick: bool) -> nn.Module:
+    from benchmarks.fashion_prune import bench_cache
+    from tinyai.errors import TinyAIError
+    from tinyai.prune import load_pruned
+
+    path = bench_cache(quick) / "teacher"
+    if not (path / "pruning.json").is_file():
+        raise TinyAIError(
+            f"no dense teacher in {path}; run benchmarks/fashion_prune.py --phase train "
+            f"--part fashion --stages teacher{' --quick' if quick else ''} first"
+        )
+    return load_pruned(path).eval()
+
+
+def _load(template: nn.Module, path: Path, folded: bool = False) -> nn.Module:
+    """A copy of `template` (the teacher; pruning keeps its shapes) with the weights in `path`."""
     from safetensors.torch import load_file
 
     from tinyai.quantize.cluster import fold_batchnorm
 
-    model = fold_batchnorm(_new_model().eval()) if folded else _new_model()
+    model = copy.deepcopy(template).eval()
+    model = fold_batchnorm(model) if folded else model
     model.load_state_dict(load_file(str(path)))
     return model.eval()
 
 
-def _new_model() -> nn.Module:
-    from tinyai.models import FashionCNN, FashionCNNConfig
-
-    return FashionCNN(FashionCNNConfig(channels=(32, 64, 128), dropout=0.1))
-
-
-def train_phase(
-    root: Path, stage_dir: Path, quick: bool, sparsity: float, prune_epochs: float
-) -> None:
+def train_phase(stage_dir: Path, quick: bool, sparsity: float, prune_epochs: float) -> None:
     from tinyai.prune import AGPSchedule, GradualPruner, MagnitudePruning, make_permanent
     from tinyai.quantize import WeightSharing, quantize_
     from tinyai.quantize.cluster import fold_batchnorm
@@ -95,29 +126,26 @@ def train_phase(
 
     task = get_task("fashion-mnist")
     n_train = 2000 if quick else 60_000
-    epochs = (0.5, 0.5, 0.3) if quick else (5, prune_epochs, 1)
-    if not (root / "dense.safetensors").exists():
-        torch.manual_seed(0)
-        model = _new_model()
-        _fit(model, task, n_train, epochs[0], 3e-3)
-        _save(model, root / "dense.safetensors")
+    epochs = (0.5, 0.3) if quick else (prune_epochs, 1)
+    teacher = _teacher(quick)
     if not (stage_dir / "pruned.safetensors").exists():
-        model = _load(root / "dense.safetensors")
-        total = int(epochs[1] * -(-n_train // 128))
+        model = copy.deepcopy(teacher)
+        total = int(epochs[0] * -(-n_train // 128))
         schedule = AGPSchedule(
             start_step=0, end_step=int(total * 0.6), frequency=max(total // 40, 1)
         )
         pruner = GradualPruner(
             model, MagnitudePruning(sparsity=sparsity, scope="global", schedule=schedule)
         )
-        _fit(model, task, n_train, epochs[1], 1e-3, hook=pruner.hook())
+        _fit(model, task, n_train, epochs[0], 1e-3, hook=pruner.hook(), teacher=teacher)
         make_permanent(model)
         _save(model, stage_dir / "pruned.safetensors")
     if not (stage_dir / "clustered.safetensors").exists():
-        model = fold_batchnorm(_load(stage_dir / "pruned.safetensors"))  # cluster what ships
+        # Cluster what ships: the exporter folds BatchNorm into the conv anyway.
+        model = fold_batchnorm(_load(teacher, stage_dir / "pruned.safetensors"))
         config = WeightSharing(bits=FC_BITS, conv_bits=CONV_BITS)
         quantize_(model, config)
-        _fit(model, task, n_train, epochs[2], 3e-4)  # trains the centroids (and BN/biases)
+        _fit(model, task, n_train, epochs[1], 3e-4)  # trains the centroids (and biases)
         config.step = "convert"
         quantize_(model, config)
         _save(model, stage_dir / "clustered.safetensors")
@@ -138,45 +166,55 @@ def _encoded(array: np.ndarray, codec: str) -> int:
     return array.nbytes if out is None else min(len(out[0]), array.nbytes)
 
 
-def _fixed_width(array: np.ndarray, bits: int) -> int:
-    """Bytes of cluster indices at `bits` each for the nonzeros + a position bitmap + palette."""
-    from tinyai.runtime.codecs.lowbit import packed_nbytes
-
+def _fixed_width(array: np.ndarray, bits: int, gap_bits: int) -> int:
+    """Bytes of the paper's stage-2 storage: per nonzero a `bits`-wide cluster index and a
+    `gap_bits`-wide distance from the previous nonzero, + the fp32 palette. A distance too long
+    for `gap_bits` costs filler entries (a zero index), as in Han et al. 2016, Sec. 2."""
     flat = array.ravel()
-    nz = flat[flat != 0]
-    palette = np.unique(nz)
+    positions = np.flatnonzero(flat)
+    palette = np.unique(flat[positions])
     if palette.size > (1 << bits) or array.size < 64:
         return array.nbytes  # not clustered (BatchNorm, biases): stays fp32
-    return packed_nbytes(nz.size, bits) + packed_nbytes(flat.size, 1) + 4 * palette.size
+    gaps = np.diff(positions, prepend=-1)  # 1 = right after the previous nonzero
+    fillers = int(((gaps - 1) // (1 << gap_bits)).sum())
+    entries = positions.size + fillers
+    return -(-entries * (bits + gap_bits) // 8) + 4 * palette.size
 
 
 def stage_table(dense: nn.Module, pruned: nn.Module, clustered: nn.Module) -> list[dict[str, Any]]:
     dense_b = sum(a.nbytes for a in _weights(dense))
     pruned_b = sum(_encoded(a, "sparse") for a in _weights(pruned))
     quant_b = sum(
-        _fixed_width(a, CONV_BITS if a.ndim == 4 else FC_BITS) for a in _weights(clustered)
+        _fixed_width(a, CONV_BITS, CONV_GAP_BITS)
+        if a.ndim == 4
+        else _fixed_width(a, FC_BITS, FC_GAP_BITS)
+        for a in _weights(clustered)
     )
     huff_b = sum(_encoded(a, "huffman") for a in _weights(clustered))
     rows = [
         ("dense fp32", dense_b),
         ("pruned (sparse codec)", pruned_b),
-        (f"quantized ({CONV_BITS}-bit conv / {FC_BITS}-bit fc indices)", quant_b),
+        (
+            f"quantized ({CONV_BITS}/{FC_BITS}-bit conv/fc indices, "
+            f"{CONV_GAP_BITS}/{FC_GAP_BITS}-bit relative positions)",
+            quant_b,
+        ),
         ("Huffman coded", huff_b),
     ]
     return [{"stage": s, "bytes": b, "ratio": dense_b / b} for s, b in rows]
 
 
-def measure_phase(root: Path, stage_dir: Path, quick: bool) -> dict[str, Any]:
+def measure_phase(stage_dir: Path, quick: bool) -> dict[str, Any]:
     from tinyai.export import export
     from tinyai.tasks import get_task
 
     task = get_task("fashion-mnist")
     n_test = 1000 if quick else 10_000
+    dense = _teacher(quick)
     models = {
-        name: _load(
-            (root if name == "dense" else stage_dir) / f"{name}.safetensors", name == "clustered"
-        )
-        for name in ("dense", "pruned", "clustered")
+        "dense": dense,
+        "pruned": _load(dense, stage_dir / "pruned.safetensors"),
+        "clustered": _load(dense, stage_dir / "clustered.safetensors", folded=True),
     }
     acc = {name: _accuracy(m, task, n_test) for name, m in models.items()}
     results: dict[str, Any] = {"stages": stage_table(**models), "torch_accuracy": acc}
@@ -235,21 +273,25 @@ def main() -> None:
     parser.add_argument("--phase", choices=["train", "measure", "all"], default="all")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sparsity", type=float, default=SPARSITY, help="global pruning target")
-    parser.add_argument("--prune-epochs", type=float, default=4.0, help="epochs of gradual pruning")
+    parser.add_argument(
+        "--prune-epochs", type=float, default=PRUNE_EPOCHS, help="epochs of gradual pruning"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    root = cache_dir("fashion_deep_compression", "quick" if args.quick else "full")
-    # The dense model is shared; each (sparsity, epochs) point has its own pruned/clustered.
+    # The dense teacher is fashion_prune's; each (sparsity, epochs) point has its own
+    # pruned/clustered models (per teacher: "lenet5").
     stage_dir = cache_dir(
-        "fashion_deep_compression", root.name, f"s{args.sparsity}-e{args.prune_epochs}"
+        "fashion_deep_compression",
+        "quick" if args.quick else "full",
+        f"lenet5-s{args.sparsity}-e{args.prune_epochs}",
     )
     if args.phase in ("train", "all"):
-        train_phase(root, stage_dir, args.quick, args.sparsity, args.prune_epochs)
+        train_phase(stage_dir, args.quick, args.sparsity, args.prune_epochs)
     if args.phase in ("measure", "all"):
-        results = measure_phase(root, stage_dir, args.quick)
+        results = measure_phase(stage_dir, args.quick)
         results["config"] = {"sparsity": args.sparsity, "prune_epochs": args.prune_epochs}
         RESULTS.mkdir(exist_ok=True)
-        default = args.sparsity == SPARSITY and args.prune_epochs == 4
+        default = args.sparsity == SPARSITY and args.prune_epochs == PRUNE_EPOCHS
         suffix = "" if default else f"-s{args.sparsity}-e{args.prune_epochs}"
         name = "fashion_deep_compression" + ("-quick" if args.quick else "") + suffix + ".json"
         (RESULTS / name).write_text(json.dumps(results, indent=2))

@@ -1,13 +1,16 @@
-"""Pruning benchmark: Fashion-MNIST CNN (unstructured 90% + AGP, structured 50% channels),
-a LeNet-300-100 lottery ticket, and head/FFN pruning of a MiniLM SST-2 classifier.
+"""Pruning benchmark: Fashion-MNIST LeNet-5 (unstructured 90% + AGP, structured 50% channels,
+next to static int8 of the same teacher), a LeNet-300-100 lottery ticket, and head/FFN pruning
+of a MiniLM SST-2 classifier.
 
     python benchmarks/fashion_prune.py --phase all        # train (cached) + measure
     python benchmarks/fashion_prune.py --phase measure    # re-measure cached models only
     python benchmarks/fashion_prune.py --quick            # whole pipeline on small slices
+    python benchmarks/fashion_prune.py --phase train --part fashion --stages teacher
 
-Training results are cached under tinyai.paths.cache_dir("bench", "fashion_prune"); sizes,
+Training results are cached under tinyai.paths.cache_dir("bench", "fashion_prune"); the
+teacher there is also the dense model of benchmarks/fashion_deep_compression.py. Sizes,
 accuracies and latencies are measured on the exported artifacts (ONNX Runtime, 1 thread,
-batch 1, dense and pruned timed side by side, interleaved).
+batch 1, all artifacts timed side by side, interleaved).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyai.models import FashionCNN, FashionCNNConfig, LeNet300100
+from tinyai.models import LeNet5, LeNet5Config, LeNet300100
 from tinyai.paths import cache_dir
 from tinyai.prune import (
     AGPSchedule,
@@ -94,8 +97,15 @@ def steps_per_epoch(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- train phase
-def gradual_prune_90(teacher: nn.Module, task: Any, args: Any, epochs: float, ramp: float,
-                     out: Path, distill: bool = False) -> None:
+def gradual_prune_90(
+    teacher: nn.Module,
+    task: Any,
+    args: Any,
+    epochs: float,
+    ramp: float,
+    out: Path,
+    distill: bool = False,
+) -> None:
     """Copy of `teacher` fine-tuned while global sparsity rises to 90% (AGP over the first
     `ramp` of the steps, masks recomputed 40 times), optionally distilling from it; saved."""
     model = copy.deepcopy(teacher)
@@ -108,47 +118,79 @@ def gradual_prune_90(teacher: nn.Module, task: Any, args: Any, epochs: float, ra
         ),
     )
     pruner = GradualPruner(model, config)
-    fit(model, task, args, epochs, 1e-3, loss_hook=pruner.hook(),
-        teacher=teacher.eval() if distill else None)
+    fit(
+        model,
+        task,
+        args,
+        epochs,
+        1e-3,
+        loss_hook=pruner.hook(),
+        teacher=teacher.eval() if distill else None,
+    )
     make_permanent(model)
     save_pruned(model, out)
 
 
+def bench_cache(quick: bool) -> Path:
+    """Where this benchmark caches its models (the teacher is shared with Deep Compression)."""
+    return cache_dir("bench", "fashion_prune_quick" if quick else "fashion_prune")
+
+
+def new_teacher() -> nn.Module:
+    """The dense Fashion-MNIST teacher every pruning (and Deep Compression) result starts from."""
+    return LeNet5(LeNet5Config(channels=(32, 64), hidden=256, dropout=0.3))
+
+
+def train_teacher(task: Any, args: argparse.Namespace, out: Path) -> None:
+    torch.manual_seed(0)
+    teacher = new_teacher()
+    fit(teacher, task, args, args.epochs, 3e-3)
+    save_pruned(teacher, out)
+
+
+def train_structured50(teacher: nn.Module, task: Any, args: argparse.Namespace, out: Path) -> None:
+    """Half the channels and hidden units of every layer but the classifier, then fine-tuned."""
+    model = copy.deepcopy(teacher)
+    batch = next(iter(task.batches("train", 256, shuffle=True)))
+    prune_(
+        model,
+        StructuredPruning(ratio=0.5, importance="taylor"),
+        example_inputs=task.example_inputs(1),
+        loss_fn=lambda m: task.loss(m(**task.model_inputs(batch)), batch),
+    )
+    fit(model, task, args, args.ft_epochs, 1e-3)
+    save_pruned(model, out)
+
+
+# Stages of the train phase in dependency order; every stage but the teacher starts from it.
+TRAIN_STAGES = ("teacher", "unstructured90", "unstructured90-kd", "structured50", "lottery")
+
+
 def train_phase(args: argparse.Namespace, cache: Path) -> None:
+    """Train the stages named in `args.stages` that are not cached yet.
+
+    Stages are independent once the teacher exists, so two processes given disjoint
+    `--stages` lists can train them side by side.
+    """
     task = get_task("fashion-mnist")
-    teacher_dir = cache / "teacher"
-    if not (teacher_dir / "pruning.json").is_file():
-        torch.manual_seed(0)
-        teacher = FashionCNN(FashionCNNConfig(channels=(32, 64, 128), dropout=0.1))
-        fit(teacher, task, args, args.epochs, 3e-3)
-        save_pruned(teacher, teacher_dir)
-    teacher = load_pruned(teacher_dir)
-
-    sparse_dir = cache / "unstructured90"
-    if not (sparse_dir / "pruning.json").is_file():
-        gradual_prune_90(teacher, task, args, args.sparse_epochs, 0.6, sparse_dir)
-    # The same schedule, distilling from the dense teacher while sparsity rises.
-    kd_dir = cache / "unstructured90-kd"
-    if not (kd_dir / "pruning.json").is_file():
-        gradual_prune_90(teacher, task, args, args.kd_epochs, 0.5, kd_dir, distill=True)
-
-    channel_dir = cache / "structured50"
-    if not (channel_dir / "pruning.json").is_file():
-        model = copy.deepcopy(teacher)
-        batch = next(iter(task.batches("train", 256, shuffle=True)))
-        prune_(
-            model,
-            StructuredPruning(ratio=0.5, importance="taylor"),
-            example_inputs=task.example_inputs(1),
-            loss_fn=lambda m: task.loss(m(**task.model_inputs(batch)), batch),
-        )
-        print(model.tinyai_pruning_plans and "structured plan applied")
-        fit(model, task, args, args.ft_epochs, 1e-3)
-        save_pruned(model, channel_dir)
-
-    lottery_file = cache / "lottery.json"
-    if not lottery_file.is_file():
-        lottery_file.write_text(json.dumps(run_lottery(task, args)))
+    todo = [s for s in TRAIN_STAGES if s in args.stages]
+    if "teacher" in todo and not (cache / "teacher" / "pruning.json").is_file():
+        train_teacher(task, args, cache / "teacher")
+    if "lottery" in todo and not (cache / "lottery.json").is_file():
+        (cache / "lottery.json").write_text(json.dumps(run_lottery(task, args)))
+    pending = [s for s in todo if s not in ("teacher", "lottery")]
+    pending = [s for s in pending if not (cache / s / "pruning.json").is_file()]
+    if not pending:
+        return
+    teacher = load_pruned(cache / "teacher")
+    for stage in pending:
+        if stage == "unstructured90":
+            gradual_prune_90(teacher, task, args, args.sparse_epochs, 0.6, cache / stage)
+        elif stage == "unstructured90-kd":
+            # The same schedule, distilling from the dense teacher while sparsity rises.
+            gradual_prune_90(teacher, task, args, args.kd_epochs, 0.5, cache / stage, distill=True)
+        else:
+            train_structured50(teacher, task, args, cache / stage)
 
 
 def run_lottery(task: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -186,6 +228,22 @@ def export_artifact(model: nn.Module, out: Path, task: Any, history: list[dict])
     from tinyai.export import export
 
     return export(make_permanent(copy_model(model)), out, task, history=history)
+
+
+def export_int8_static(teacher: nn.Module, out: Path, task: Any, args: argparse.Namespace) -> Path:
+    """Static int8 of `teacher` (convs and linears, BatchNorm folded; activation ranges from
+    the first `args.n_calib` training images), exported so ONNX Runtime runs integer kernels."""
+    from tinyai.export import export
+    from tinyai.quantize import Int8Static, quantize_
+
+    model = quantize_(copy_model(teacher).eval(), Int8Static())
+    calibration = task.dataset("train").subset(np.arange(args.n_calib))
+    with torch.no_grad():
+        for batch in task.batches(calibration, 100):
+            model(**task.model_inputs(batch))
+    quantize_(model, Int8Static(step="convert"))
+    history = [{"stage": "int8-static", "calibration_images": args.n_calib}]
+    return export(model, out, task, history=history)
 
 
 def artifact_bytes(path: Path) -> int:
@@ -233,6 +291,9 @@ def measure_phase(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     paths = {
         name: export_artifact(m, art / name, task, [{"stage": name}]) for name, m in models.items()
     }
+    # Static int8 of the same teacher, for the size/latency/accuracy of quantizing instead.
+    paths["int8-static"] = export_int8_static(models["teacher"], art / "int8-static", task, args)
+    models["int8-static"] = models["teacher"]  # same weights before rounding: same counts
     feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
     latency = interleaved_latency(paths, feed, args.latency_rounds)
     rows = {}
@@ -496,16 +557,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small slices, to validate the script")
     parser.add_argument("--part", choices=("all", "fashion", "minilm"), default="all")
     parser.add_argument("--skip-minilm", action="store_true", help="same as --part fashion")
+    parser.add_argument(
+        "--stages",
+        type=lambda v: tuple(v.split(",")),
+        default=TRAIN_STAGES,
+        help=f"comma-separated fashion train stages (default all: {','.join(TRAIN_STAGES)})",
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     full = not args.quick
     args.n_train = 60000 if full else 4000
     args.n_test = 10000 if full else 2000
-    args.epochs, args.ft_epochs, args.sparse_epochs = (5, 3, 5) if full else (1, 1, 1)
-    args.kd_epochs = 8 if full else 1
+    args.epochs, args.ft_epochs, args.sparse_epochs = (4, 2, 3) if full else (1, 1, 1)
+    args.kd_epochs = 4 if full else 1
     args.lottery_epochs, args.lottery_rounds = (2, 8) if full else (1, 2)
     args.latency_rounds = 200 if full else 20
-    cache = cache_dir("bench", "fashion_prune" if full else "fashion_prune_quick")
+    args.n_calib = 1000 if full else 200
+    cache = bench_cache(args.quick)
     fashion = args.part in ("all", "fashion")
     text = args.part in ("all", "minilm") and not args.skip_minilm
     if args.phase in ("train", "all"):

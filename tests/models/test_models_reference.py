@@ -17,6 +17,8 @@ from tinyai.models import (
     FashionCNNConfig,
     KwsDSCNN,
     KwsDSCNNConfig,
+    LeNet5,
+    LeNet5Config,
     LeNet300100,
     LeNet300100Config,
     load_model,
@@ -32,6 +34,7 @@ MODELS = [
     ("fashion-cnn-res-dw", lambda: FashionCNN(RES_DW), (2, 10)),
     ("fashion-cnn-no-bn", lambda: FashionCNN(NO_BN), (2, 10)),
     ("lenet-300-100", lambda: LeNet300100(), (2, 10)),
+    ("lenet-5", lambda: LeNet5(), (2, 10)),
     ("kws-ds-cnn", lambda: KwsDSCNN(), (2, 12)),
     ("char-gru", lambda: CharLM(CharLMConfig(seq_len=16)), (2, 16, 65)),
     ("char-lstm", lambda: CharLM(CharLMConfig(cell="lstm", num_layers=1, seq_len=16)), (2, 16, 65)),
@@ -88,6 +91,7 @@ def _prune_channels(
 PRUNABLE = [
     ("fashion-cnn-res-dw", lambda: FashionCNN(FashionCNNConfig(residual=True, depthwise=True))),
     ("lenet-300-100", lambda: LeNet300100()),
+    ("lenet-5", lambda: LeNet5()),
     ("kws-ds-cnn", lambda: KwsDSCNN()),
 ]
 
@@ -122,6 +126,24 @@ def test_configs_reject_invalid_values() -> None:
         LeNet300100Config(dropout=1.5)
     with pytest.raises(ValueError, match="first_kernel"):
         KwsDSCNNConfig(first_kernel=(10,))
+    with pytest.raises(ValueError, match="two widths"):
+        LeNet5Config(channels=(8, 16, 32))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        LeNet5Config(image_size=30)
+
+
+def test_lenet5_pruned_hidden_width_round_trips(tmp_path: Path) -> None:
+    # The hidden width is a config field of its own: a model pruned there reloads as itself.
+    model = LeNet5(LeNet5Config(channels=(4, 8), hidden=32)).eval()
+    inputs = model.example_inputs(batch_size=2)
+    _prune_channels(model, inputs, model.classifier[-1])
+    assert model.classifier[1].in_features == model.features[1][0].out_channels * 7 * 7
+    with torch.no_grad():
+        expected = model(**inputs)
+    loaded = load_model(save_model(model, tmp_path))
+    assert loaded.config.channels == (2, 4) and loaded.config.hidden == 16
+    with torch.no_grad():
+        assert torch.equal(loaded(**inputs), expected)
 
 
 def test_unknown_config_type_is_refused(tmp_path: Path) -> None:

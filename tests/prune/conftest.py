@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-ARCHS = ("mlp", "cnn-res-dw", "gru", "lstm", "bert")
+ARCHS = ("mlp", "cnn-res-dw", "lenet5", "gru", "lstm", "bert")
 
 
 def _bert() -> tuple[nn.Module, dict[str, torch.Tensor]]:
@@ -38,7 +38,15 @@ def _bert() -> tuple[nn.Module, dict[str, torch.Tensor]]:
 
 def build(arch: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """(model in eval mode, example inputs with batch 2) for one architecture."""
-    from tinyai.models import CharLM, CharLMConfig, FashionCNN, FashionCNNConfig, LeNet300100
+    from tinyai.models import (
+        CharLM,
+        CharLMConfig,
+        FashionCNN,
+        FashionCNNConfig,
+        LeNet5,
+        LeNet5Config,
+        LeNet300100,
+    )
 
     torch.manual_seed(0)
     if arch == "bert":
@@ -49,6 +57,8 @@ def build(arch: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
         "cnn-res-dw": lambda: FashionCNN(
             FashionCNNConfig(channels=(16, 32), residual=True, depthwise=True)
         ),
+        # conv -> flatten -> linear: the linear's inputs shrink in blocks of 7x7 per channel.
+        "lenet5": lambda: LeNet5(LeNet5Config(channels=(8, 16), hidden=32)),
         "gru": lambda: CharLM(
             CharLMConfig(cell="gru", embed_dim=16, hidden_size=32, num_layers=2, seq_len=12)
         ),

@@ -8,17 +8,18 @@ Public API::
     load_encoder(name_or_dir, auto_class="AutoModel")  # the raw HF model, for building heads
     TextClassifier(encoder, num_labels, pooling="cls", dropout=0.1)   # logits [B,C] / score [B]
     SentenceEncoder(encoder, pooling="mean", normalize=True)          # embedding [B,D]
-    FashionCNN(FashionCNNConfig), LeNet300100(LeNet300100Config),
+    FashionCNN(FashionCNNConfig), LeNet5(LeNet5Config), LeNet300100(LeNet300100Config),
     KwsDSCNN(KwsDSCNNConfig), CharLM(CharLMConfig)
 
 Every model maps named tensor inputs to ONE tensor and has ``example_inputs(batch_size=1)``
 (a dict for ``model(**inputs)``), ``kind`` (the task kind) and ``input_names``.
 
 Structured pruning and round trips: reference models keep their widths in the config
-(``FashionCNNConfig.channels``, ``LeNet300100Config.hidden``, ``KwsDSCNNConfig.channels``,
-``CharLMConfig.embed_dim/hidden_size``) and ``model.sync_config()`` rewrites them from the
-current layers (`save_model` calls it). Widths no config field names (a residual block's
-inner conv, a transformer's FFN size) need nothing: `load_model` rebuilds from the config,
+(``FashionCNNConfig.channels``, ``LeNet5Config.channels/hidden``, ``LeNet300100Config.hidden``,
+``KwsDSCNNConfig.channels``, ``CharLMConfig.embed_dim/hidden_size``) and
+``model.sync_config()`` rewrites them from the current layers (`save_model` calls it).
+Widths no config field names (a residual block's inner conv, a transformer's FFN size) need
+nothing: `load_model` rebuilds from the config,
 then resizes every Linear / Conv / BatchNorm / LayerNorm / Embedding whose stored weight
 shape differs (`tinyai.models.fit`), so a pruner only has to shrink the modules in place.
 Recurrent layers are the exception: resize them through the config.
@@ -37,7 +38,14 @@ from tinyai.models.heads import (
 )
 from tinyai.models.hf import SHORT_NAMES, load_encoder, load_tokenizer, resolve
 from tinyai.models.io import load_model, save_model
-from tinyai.models.vision import FashionCNN, FashionCNNConfig, LeNet300100, LeNet300100Config
+from tinyai.models.vision import (
+    FashionCNN,
+    FashionCNNConfig,
+    LeNet5,
+    LeNet5Config,
+    LeNet300100,
+    LeNet300100Config,
+)
 
 __all__ = [
     "SHORT_NAMES",
@@ -48,6 +56,8 @@ __all__ = [
     "HFSequenceClassifier",
     "KwsDSCNN",
     "KwsDSCNNConfig",
+    "LeNet5",
+    "LeNet5Config",
     "LeNet300100",
     "LeNet300100Config",
     "SentenceEncoder",

@@ -1,4 +1,5 @@
-"""Reference image models for 28x28 grayscale input (Fashion-MNIST): a small CNN and LeNet-300-100.
+"""Reference image models for 28x28 grayscale input (Fashion-MNIST): a small CNN, LeNet-5 and
+LeNet-300-100.
 
 Both take ``pixel_values: float32[B, C, H, W]`` and return ``logits: float32[B, num_classes]``.
 Layers are plain ``nn.Sequential`` stacks of Conv/BatchNorm/ReLU/Linear so dependency-graph
@@ -184,6 +185,81 @@ class LeNet300100(nn.Module):
     def sync_config(self) -> LeNet300100Config:
         linears = [m for m in self.layers if isinstance(m, nn.Linear)]
         self.config.hidden = tuple(m.out_features for m in linears[:-1])
+        return self.config
+
+    def example_inputs(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        return _example_pixels(batch_size, cfg.in_channels, cfg.image_size)
+
+
+@dataclass
+class LeNet5Config(Config):
+    """LeNet-5 in the form Deep Compression (Han et al. 2016) pruned: two 5x5 conv stages
+    (conv+BN+ReLU+2x2 max-pool), then a hidden fully connected layer and the classifier.
+
+    Most weights sit in the first fully connected layer (channels[-1] * (image_size/4)^2 ->
+    hidden), which is what unstructured pruning and weight sharing compress best.
+    channels / hidden are kept up to date by `LeNet5.sync_config` after structured pruning.
+    """
+
+    channels: tuple[int, ...] = (32, 64)
+    hidden: int = 256
+    in_channels: int = 1
+    image_size: int = 28
+    num_classes: int = 10
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(self.channels)
+        if len(self.channels) != 2:
+            raise ValueError(f"channels must hold two widths (conv1, conv2), got {self.channels!r}")
+        _check_positive("channels", self.channels)
+        _check_positive("hidden", self.hidden)
+        _check_positive("in_channels", self.in_channels)
+        if self.image_size < 4 or self.image_size % 4:
+            raise ValueError(f"image_size must be a positive multiple of 4, got {self.image_size}")
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        _check_dropout(self.dropout)
+
+
+def _lenet_stage(c_in: int, c_out: int) -> nn.Sequential:
+    # padding=2 keeps the resolution, so each stage's pool halves it: 28 -> 14 -> 7.
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 5, padding=2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+@register_model(LeNet5Config)
+class LeNet5(nn.Module):
+    kind = "image-classification"
+    input_names = ("pixel_values",)
+
+    def __init__(self, config: LeNet5Config | None = None) -> None:
+        super().__init__()
+        # A private copy: sync_config() after pruning must not edit a config the caller shares.
+        self.config = config = dataclasses.replace(config or LeNet5Config())
+        c1, c2 = config.channels
+        self.features = nn.Sequential(_lenet_stage(config.in_channels, c1), _lenet_stage(c1, c2))
+        side = config.image_size // 4
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c2 * side * side, config.hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, config.num_classes),
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(pixel_values))
+
+    def sync_config(self) -> LeNet5Config:
+        """Record the current conv widths and hidden size in the config (after pruning)."""
+        self.config.channels = tuple(stage[0].out_channels for stage in self.features)
+        self.config.hidden = self.classifier[1].out_features
         return self.config
 
     def example_inputs(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
