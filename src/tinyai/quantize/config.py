@@ -150,8 +150,18 @@ class QAT(QuantConfig):
     """Quantization-aware training: fake-quant with a straight-through estimator.
 
     bits=8: per-channel int8 weights and fake-quantized activations (ranges `running` EMA of
-    min/max, or `learned` LSQ scales); converts to the Int8Static deployable form.
-    bits=4 (or 2): group-wise weights only; converts to the WeightOnly form.
+    min/max, or `learned` LSQ scales); converts to the Int8Static deployable form, Conv2d
+    included (grouped / depthwise too): `prepare` folds BatchNorm into the convs and takes a
+    following ReLU into the layer as Int8Static does, so convert yields the same
+    QuantizedConv2d (QLinearConv in ONNX Runtime); conv activation ranges are always `running`
+    (chained convs must share one grid for ORT's fusion). With activations="none", Linears convert
+    to the Int8Dynamic form and convs stay float (QLinearConv needs static ranges).
+    bits=4 (or 2): group-wise Linear weights only; converts to the WeightOnly form. Convs stay
+    float: there is no low-bit conv kernel to deploy to.
+
+    `per_tensor_tolerance` is Int8Static's (bits=8 Linears only): a layer whose per-tensor
+    weight noise is within it trains and deploys with one weight scale. It is decided at
+    `prepare` from the starting weights, so training sees the grid that is deployed.
     """
 
     step: str = "prepare"
@@ -159,10 +169,12 @@ class QAT(QuantConfig):
     group_size: int = 32
     activations: str = "running"
     ema: float = 0.9
+    per_tensor_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_step(self.step)
+        _check_tolerance(self.per_tensor_tolerance)
         if self.bits not in (2, 4, 8):
             raise ValueError(f"bits must be 2, 4 or 8, got {self.bits}")
         if self.activations not in ("running", "learned", "none"):

@@ -105,17 +105,25 @@ def _qparams(name: str, observer: object, config: Int8Static) -> tuple[float, in
 
 
 def _prepare_convs(model: nn.Module, config: Int8Static) -> None:
+    make = lambda: make_observer(config.observer, config.percentile, config.bins)  # noqa: E731
+    for name, conv, relu in quantizable_convs(model, config):
+        set_submodule(model, name, ObservedConv2d(conv, make(), make(), relu))
+
+
+def quantizable_convs(
+    model: nn.Module, config: QuantConfig
+) -> Iterator[tuple[str, nn.Conv2d, bool]]:
     """Fold BatchNorm into the convs (so no float BN follows an int8 conv in the export), then
-    observe each selected Conv2d, taking a directly following ReLU into the layer."""
+    yield (name, conv, relu) for each selected Conv2d QLinearConv can run; relu=True when a
+    directly following ReLU was taken into the layer (and replaced by Identity).
+    Shared by static PTQ and QAT so both deploy the same folded, fused layers."""
     from tinyai.quantize.cluster import fold_batchnorm
 
     fold_batchnorm(model)
     for name, conv in selected(model, config, (nn.Conv2d,)):
         if type(conv) is not nn.Conv2d or not _int_padding(conv):
             continue  # "same"/reflect padding: stays float rather than a wrong QLinearConv
-        relu = _absorb_following_relu(model, name)
-        make = lambda: make_observer(config.observer, config.percentile, config.bins)  # noqa: E731
-        set_submodule(model, name, ObservedConv2d(conv, make(), make(), relu))
+        yield name, conv, _absorb_following_relu(model, name)
 
 
 def _int_padding(conv: nn.Conv2d) -> bool:
