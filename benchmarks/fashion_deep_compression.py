@@ -55,27 +55,10 @@ def _fit(
     hook: Any = None,
     teacher: nn.Module | None = None,
 ) -> None:
-    from tinyai.distill.losses import hinton_loss
-    from tinyai.train import TrainConfig, train
+    """The pruning benchmark's training loop (AdamW, cosine, Hinton loss when distilling)."""
+    from benchmarks.fashion_prune import fit
 
-    data = task.dataset("train")
-    if n_train < len(data):
-        data = data.subset(np.arange(n_train))
-
-    def loss_fn(m: nn.Module, batch: dict) -> torch.Tensor:
-        if hook is not None:
-            hook()
-        outputs = m(**task.model_inputs(batch))
-        if teacher is None:
-            return task.loss(outputs, batch)
-        with torch.no_grad():
-            teacher_out = teacher(**task.model_inputs(batch))
-        return hinton_loss(outputs, teacher_out, batch["labels"], temperature=4.0, alpha=0.5)
-
-    cfg = TrainConfig(
-        epochs=epochs, lr=lr, warmup=0.05, decay="cosine", weight_decay=1e-4, log_every=200
-    )
-    train(model, lambda epoch: task.batches(data, 128, shuffle=True, seed=epoch), cfg, loss_fn)
+    fit(model, task, argparse.Namespace(n_train=n_train), epochs, lr, hook, teacher)
 
 
 def _accuracy(model: nn.Module, task: Any, n_test: int) -> float:
