@@ -8,6 +8,8 @@
     quantize_(model, WeightOnly(bits=4, group_size=32))   # packed int4 -> MatMulNBits
     quantize_(model, QAT(bits=4, step="prepare"))         # fake-quant; then train as usual
     quantize_(model, QAT(bits=4, step="convert"))         # same modules as WeightOnly
+    quantize_(model, QAT(bits=8, step="prepare"))         # int8 Linear and Conv2d (BN folded):
+                                                          # converts to Int8Static's modules
     quantize_(model, WeightSharing(bits=4))               # k-means; fine-tune the centroids
     quantize_(model, WeightSharing(bits=4, step="convert"))
 
