@@ -191,3 +191,34 @@ def test_plain_hf_encoder_dir_loads_as_mean_pooled_encoder(tmp_path: Path) -> No
     assert model.head_config.pooling == "mean" and not model.head_config.normalize
     with torch.no_grad():
         assert model(**model.example_inputs(batch_size=2, seq_len=8)).shape == (2, 16)
+
+
+def test_factorized_embedding_student_round_trips(tmp_path: Path) -> None:
+    """A distilled student with ALBERT-style factorized embeddings over a reduced vocabulary
+    (the small SST-2 students) loads back as the same function: no config field describes
+    the factor size, so loading reads it from the stored shapes."""
+    from tinyai.distill import FactorizedEmbedding, StudentSpec, build_student
+
+    torch.manual_seed(0)
+    teacher = TextClassifier(load_encoder("minilm-l6"), num_labels=2, pooling="mean")
+    spec = StudentSpec(
+        layers=(0,),
+        hidden_size=128,
+        intermediate_size=256,
+        embedding_size=32,
+        kept_vocab=tuple(range(2000)),
+    )
+    student = build_student(teacher, spec).eval()
+    gen = torch.Generator().manual_seed(0)
+    batch = {
+        "input_ids": torch.randint(0, 2000, (2, 12), generator=gen),
+        "attention_mask": torch.ones(2, 12, dtype=torch.long),
+    }
+    with torch.no_grad():
+        expected = student(**batch)
+
+    save_model(student, tmp_path)
+    loaded = load_model(tmp_path).eval()
+    assert isinstance(loaded.encoder.embeddings.word_embeddings, FactorizedEmbedding)
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch), expected)

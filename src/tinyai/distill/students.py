@@ -21,6 +21,7 @@ from torch import nn
 from tinyai.config import Config
 from tinyai.distill.layers import find_bert
 from tinyai.errors import ConfigError
+from tinyai.models.layers import FactorizedEmbedding
 
 
 @dataclasses.dataclass
@@ -43,22 +44,6 @@ class StudentSpec(Config):
                 raise ValueError(f"{name} must be >= 1")
         if self.layers is not None and (not self.layers or min(self.layers) < 0):
             raise ValueError("layers must list at least one non-negative teacher layer index")
-
-
-class FactorizedEmbedding(nn.Module):
-    """ALBERT's factorized word embedding: ids -> E-dim rows -> linear map to hidden size."""
-
-    def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.rows = nn.Embedding(vocab_size, embedding_size)
-        self.project = nn.Linear(embedding_size, hidden_size, bias=False)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.project(self.rows(input_ids))
-
-    @property
-    def weight(self) -> torch.Tensor:  # the effective V x H table, for code that reads it
-        return self.project(self.rows.weight)
 
 
 def build_student(teacher: nn.Module, spec: StudentSpec) -> nn.Module:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from torch import nn
 
 from tinyai.errors import ModelError
+from tinyai.models.layers import FactorizedEmbedding
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -59,6 +60,9 @@ def _resized(module: nn.Module, prefix: str, shapes: Shapes) -> nn.Module | None
             return None
         return nn.LayerNorm(shape, eps=module.eps, elementwise_affine=module.elementwise_affine)
     if isinstance(module, nn.Embedding):
+        factorized = _factorized(prefix, shapes)
+        if factorized is not None:
+            return factorized
         shape = _shape(shapes, prefix + "weight")
         if shape is None or shape == tuple(module.weight.shape):
             return None
@@ -71,6 +75,16 @@ def _resized(module: nn.Module, prefix: str, shapes: Shapes) -> nn.Module | None
                 "update the model config's sizes (sync_config) before saving"
             )
     return None
+
+
+def _factorized(prefix: str, shapes: Shapes) -> nn.Module | None:
+    """An embedding stored as ALBERT-style factors (rows V x E, project H x E), as distilled
+    students with a small vocabulary store theirs; no Hugging Face config field names E."""
+    rows = _shape(shapes, prefix + "rows.weight")
+    project = _shape(shapes, prefix + "project.weight")
+    if rows is None or project is None:
+        return None
+    return FactorizedEmbedding(rows[0], rows[1], project[0])
 
 
 def _resized_conv(module: nn.Module, shape: tuple[int, ...] | None) -> nn.Module | None:
