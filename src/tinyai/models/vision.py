@@ -194,8 +194,10 @@ class LeNet300100(nn.Module):
 
 @dataclass
 class LeNet5Config(Config):
-    """LeNet-5 in the form Deep Compression (Han et al. 2016) pruned: two 5x5 conv stages
-    (conv+BN+ReLU+2x2 max-pool), then a hidden fully connected layer and the classifier.
+    """A LeNet-5 variant in the spirit of the one Deep Compression (Han et al. 2016) pruned
+    (theirs: 20/50 channels, 500 hidden, no padding or BatchNorm, 431k weights): two 5x5
+    conv stages (padded conv+BN+ReLU+2x2 max-pool), a hidden fully connected layer and the
+    classifier.
 
     Most weights sit in the first fully connected layer (channels[-1] * (image_size/4)^2 ->
     hidden), which is what unstructured pruning and weight sharing compress best.

@@ -151,7 +151,8 @@ class QAT(QuantConfig):
 
     bits=8: per-channel int8 weights and fake-quantized activations (ranges `running` EMA of
     min/max, or `learned` LSQ scales); converts to the Int8Static deployable form, Conv2d
-    included (grouped / depthwise too): `prepare` folds BatchNorm into the convs and takes a
+    included (grouped / depthwise too): `prepare` folds every Conv+BatchNorm pair (also of
+    convs left float by include/exclude, as Int8Static does) and takes a
     following ReLU into the layer as Int8Static does, so convert yields the same
     QuantizedConv2d (QLinearConv in ONNX Runtime); conv activation ranges are always `running`
     (chained convs must share one grid for ORT's fusion). With activations="none", Linears convert

@@ -53,7 +53,8 @@ def export_float_onnx(
     """
     fresh = f"{output_name}__tinyai_output"
     proto = _export(model, example_inputs, fresh)
-    _rename_value(proto.graph, output_name, f"{output_name}__inner")
+    if any(output_name in node.output for node in proto.graph.node):
+        _rename_value(proto.graph, output_name, f"{output_name}__inner")
     _rename_value(proto.graph, fresh, output_name)
     return proto
 

@@ -71,11 +71,17 @@ def dynamic_uint8_qparams(x: Tensor) -> tuple[Tensor, Tensor]:
     return scale, zero_point
 
 
+def weight_scale_int8(w: Tensor, per_channel: bool = True) -> Tensor:
+    """Symmetric int8 scales [out] of a [out, ...] weight (equal entries when per-tensor)."""
+    w = w.detach().float().flatten(1)
+    amax = w.abs().amax(dim=1) if per_channel else w.abs().max().expand(w.shape[0])
+    return torch.clamp(amax / 127.0, min=_EPS)
+
+
 def quantize_weight_int8(w: Tensor, per_channel: bool = True) -> tuple[Tensor, Tensor]:
     """Symmetric int8 weight codes [out, in] and scales [out] (equal entries when per-tensor)."""
     w = w.detach().float()
-    amax = w.abs().amax(dim=1) if per_channel else w.abs().max().expand(w.shape[0])
-    scale = torch.clamp(amax / 127.0, min=_EPS)
+    scale = weight_scale_int8(w, per_channel)
     q = torch.clamp(torch.round(w / scale[:, None]), -127, 127).to(torch.int8)
     return q, scale.contiguous()
 
@@ -91,6 +97,14 @@ def per_tensor_noise(w: Tensor) -> float:
     if not bool(live.any()):
         return 0.0
     return float((noise.mean(dim=1)[live] / power[live]).mean())
+
+
+def use_per_channel(weight: Tensor, per_channel: bool, tolerance: float) -> bool:
+    """Per-channel int8 weight scales, unless `tolerance` > 0 allows this weight's per-tensor
+    noise (`per_tensor_noise`): one rule for PTQ and QAT, so QAT trains on the deployed grid."""
+    if not per_channel or tolerance <= 0:
+        return per_channel
+    return per_tensor_noise(weight) > tolerance
 
 
 def dequantize_weight_int8(q: Tensor, scale: Tensor) -> Tensor:

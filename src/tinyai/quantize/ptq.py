@@ -20,7 +20,7 @@ from tinyai.quantize.modules import (
     QuantizedLinear,
 )
 from tinyai.quantize.observers import make_observer
-from tinyai.quantize.primitives import affine_qparams, per_tensor_noise
+from tinyai.quantize.primitives import affine_qparams, use_per_channel
 
 MIN_EMBEDDING_ROWS = 1024
 
@@ -50,10 +50,7 @@ def _float_linears(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn.
 
 
 def _per_channel(lin: nn.Linear, config: Int8Dynamic | Int8Static) -> bool:
-    """Per-channel weight scales unless the config allows this layer's per-tensor noise."""
-    if not config.per_channel or config.per_tensor_tolerance <= 0:
-        return config.per_channel
-    return per_tensor_noise(lin.weight) > config.per_tensor_tolerance
+    return use_per_channel(lin.weight, config.per_channel, config.per_tensor_tolerance)
 
 
 def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
@@ -113,7 +110,8 @@ def _prepare_convs(model: nn.Module, config: Int8Static) -> None:
 def quantizable_convs(
     model: nn.Module, config: QuantConfig
 ) -> Iterator[tuple[str, nn.Conv2d, bool]]:
-    """Fold BatchNorm into the convs (so no float BN follows an int8 conv in the export), then
+    """Fold BatchNorm into every conv it follows (so no float BN follows an int8 conv in the
+    export; convs left out by include/exclude are folded too, which keeps their function), then
     yield (name, conv, relu) for each selected Conv2d QLinearConv can run; relu=True when a
     directly following ReLU was taken into the layer (and replaced by Identity).
     Shared by static PTQ and QAT so both deploy the same folded, fused layers."""

@@ -27,6 +27,8 @@ BatchNorm gives the convs new weight tensors.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -34,16 +36,18 @@ from torch import Tensor, nn
 from tinyai.errors import ConfigError
 from tinyai.quantize.config import QAT
 from tinyai.quantize.modules import LowBitLinear, QuantizedConv2d, QuantizedLinear
-from tinyai.quantize.primitives import affine_qparams, per_tensor_noise, ste_fake_quantize
+from tinyai.quantize.primitives import (
+    affine_qparams,
+    ste_fake_quantize,
+    use_per_channel,
+    weight_scale_int8,
+)
 from tinyai.quantize.ptq import quantizable_convs, quantize_embeddings, selected, set_submodule
 
 
 def _fake_quant_int8(w: Tensor, per_channel: bool) -> Tensor:
-    """Symmetric int8 fake-quant of a [out, ...] weight, the grid `quantize_weight_int8` uses."""
-    amax = w.detach().flatten(1).abs().amax(dim=1) if per_channel else w.detach().abs().max()
-    scale = torch.clamp(amax / 127.0, min=1e-12)
-    if per_channel:
-        scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
+    """Symmetric int8 fake-quant of a [out, ...] weight on the grid `quantize_weight_int8` uses."""
+    scale = weight_scale_int8(w, per_channel).reshape(-1, *([1] * (w.dim() - 1)))
     return ste_fake_quantize(w, scale, 0.0, -127, 127)
 
 
@@ -113,8 +117,8 @@ class FakeQuantLinear(ActivationRange):
         self.bias = linear.bias
         self.bits, self.group_size = config.bits, config.group_size
         # Decided once from the starting weights, so training sees the grid convert will use.
-        tolerance = config.per_tensor_tolerance
-        self.per_channel = tolerance <= 0 or per_tensor_noise(linear.weight) > tolerance
+        tolerance = config.per_tensor_tolerance if config.bits == 8 else 0.0
+        self.per_channel = use_per_channel(linear.weight, True, tolerance)
 
     def input_qparams(self) -> tuple[float, int, bool]:
         return self.qparams()
@@ -168,8 +172,8 @@ class FakeQuantConv2d(nn.Module):
 
 def _conv_inputs(model: nn.Module) -> dict[str, str]:
     """{conv: the conv whose output it reads} over FakeQuantConv2d pairs linked only through
-    max-pools / Identity (which keep values on the producer's grid), from an FX trace;
-    {} when the model does not trace (data-dependent Python control flow)."""
+    max-pools / Identity / dropout, from an FX trace; {} (with a warning) when the model does
+    not trace (data-dependent Python control flow)."""
     from torch import fx
 
     if sum(isinstance(m, FakeQuantConv2d) for m in model.modules()) < 2:
@@ -182,7 +186,12 @@ def _conv_inputs(model: nn.Module) -> dict[str, str]:
 
     try:
         graph = _Tracer().trace(model)
-    except Exception:  # any trace failure only means: no tying, each conv keeps its range
+    except Exception as exc:  # no tying: each conv keeps its own range
+        warnings.warn(
+            f"QAT could not trace the model ({type(exc).__name__}), so chained convs keep "
+            "separate ranges and the ONNX Runtime model may differ slightly from PyTorch",
+            stacklevel=3,
+        )
         return {}
     mods = dict(model.named_modules())
 
@@ -195,7 +204,8 @@ def _conv_inputs(model: nn.Module) -> dict[str, str]:
         if not isinstance(module(node), FakeQuantConv2d):
             continue
         src = node.args[0]
-        while isinstance(module(src), nn.MaxPool2d | nn.Identity):
+        # Layers that keep values on the producer's grid or vanish at export (dropout).
+        while isinstance(module(src), nn.MaxPool2d | nn.Identity | nn.Dropout | nn.Dropout2d):
             src = src.args[0]  # type: ignore[union-attr]
         if isinstance(module(src), FakeQuantConv2d):
             links[str(node.target)] = str(src.target)  # type: ignore[union-attr]
