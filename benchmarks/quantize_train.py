@@ -18,7 +18,7 @@ from tinyai.paths import cache_dir
 
 @dataclasses.dataclass
 class Plan:
-    cls_steps: int = 300  # own SST-2 fine-tune, used only when helper D's teacher is not cached
+    cls_steps: int = 300  # own SST-2 fine-tune, used only when sst2_distill's teacher is not cached
     qat_steps: int = 40
     batch: int = 16
     calib_sentences: int = 64
@@ -101,7 +101,7 @@ def _sst2_batches(steps: int, batch: int, seed: int = 0):
 def load_classifier(plan: Plan) -> nn.Module:
     """The SST-2 classifier every row is built from, frozen in this benchmark's cache.
 
-    Helper D's fine-tuned teacher (benchmarks/sst2_distill.py) is copied in if it is cached
+    The fine-tuned teacher of benchmarks/sst2_distill.py is copied in if it is cached
     when this first runs, else a cheap fine-tune of our own; either way all rows, QAT ones
     included, start from the same weights.
     """

@@ -8,14 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-# The lead wires these modules into tinyai.cli; the test mounts them itself so it does not
-# depend on the command list.
-APP = ("import typer; from tinyai.cli import finetune, distill; app = typer.Typer(); "
-       "finetune.register(app); distill.register(app); app()")
-
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", APP, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tinyai", *args], capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
 
 

@@ -6,17 +6,13 @@ import json
 import subprocess
 import sys
 
-# The command module on its own (the lead wires it into `tinyai`); same code path.
-_APP = (
-    "import typer; from tinyai.cli import main; from tinyai.cli.prune import register; "
-    "import tinyai.cli as c; app = typer.Typer(); register(app); app.command('noop')"
-    "(lambda: None); c.app = app; main()"
-)
-
 
 def _prune(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", _APP, "prune", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "tinyai", "prune", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
