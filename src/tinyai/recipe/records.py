@@ -9,6 +9,7 @@ the report shows and the CLI prints.
                    trained, then one record per recipe stage, each measured on its artifact
       peers        [PeerRow]: tools people use today, measured beside the run (benchmarks)
       targets      [TargetResult]: each recipe target, met or missed
+      teacher_stage index of the stage whose model is the teacher the ratios refer to
       final_stage  index of the stage whose artifact is the run's result
 
 Plain dataclasses with `to_dict` / `from_dict` (no pickle, unknown keys refused), numbers
@@ -177,6 +178,7 @@ class RunMetrics:
     stages: list[StageRecord] = dataclasses.field(default_factory=list)
     peers: list[PeerRow] = dataclasses.field(default_factory=list)
     targets: list[TargetResult] = dataclasses.field(default_factory=list)
+    teacher_stage: int = 0
     final_stage: int | None = None
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
@@ -196,7 +198,7 @@ class RunMetrics:
         return _build(cls, data, where)
 
     def teacher(self) -> StageRecord | None:
-        return self.stages[0] if self.stages else None
+        return next((s for s in self.stages if s.index == self.teacher_stage), None)
 
     def final(self) -> StageRecord | None:
         if self.final_stage is None:
