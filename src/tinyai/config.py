@@ -142,10 +142,11 @@ def _show(value: Any) -> str:
 def _validation_message(where: str, type_name: str, message: str, fields: Any) -> str:
     """A __post_init__ message like 'sparsity must be in [0, 1)' becomes
     'WHERE.sparsity: must be in [0, 1)'; other messages are prefixed with WHERE."""
-    first = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\b\s*(.*)", message)
-    if first and first.group(1) in fields and first.group(2):
+    first = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s+((?:must|is|are|has|needs?|should)\b.*)",
+                     message)
+    if first and first.group(1) in fields:
         return f"{_join(where, first.group(1))}: {first.group(2)}"
-    return f"{_at(where)}invalid {type_name} config: {message}"
+    return f"{where or type_name}: {message}"
 
 
 def _encode(value: Any) -> Any:

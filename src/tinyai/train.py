@@ -123,8 +123,15 @@ def train(
     Ctrl-C stops it at the next step boundary, saves a checkpoint when `checkpoint_dir` is
     set and raises `Interrupted` saying how to resume.
     """
+    with _DeferredInterrupt() as interrupt:  # from the start: setup can take a while too
+        return _train(model, batches_fn, config, loss_fn, params, hooks or TrainHooks(), label,
+                      interrupt)
+
+
+def _train(model: nn.Module, batches_fn: BatchesFn, config: TrainConfig, loss_fn: LossFn,
+           params: Iterable[nn.Parameter] | None, hooks: TrainHooks, label: str,
+           interrupt: _DeferredInterrupt) -> TrainResult:
     dist = _Distributed.from_env()
-    hooks = hooks or TrainHooks()
     _seed_everything(config.seed)
     candidates = params if params is not None else model.parameters()
     trainable = [p for p in candidates if p.requires_grad]
@@ -145,49 +152,48 @@ def train(
     start = last_save = time.perf_counter()
     save = lambda: _save_checkpoint(  # noqa: E731
         config, model, optimizer, scheduler, step, epoch, position, dist, total)
-    with _DeferredInterrupt() as interrupt:
-        while step < total:
-            pending: list[float] = []
-            micro = 0
-            for index, batch in enumerate(batches_fn(epoch)):
-                if index < position:  # resuming mid-epoch: skip batches already trained on
-                    continue
-                if hooks.before_micro_batch is not None:
-                    hooks.before_micro_batch()
-                pending.append(_micro_step(model, batch, loss_fn, config, dist))
-                micro += 1
-                if micro % config.grad_accum:
-                    continue
-                loss = sum(pending)
-                if not math.isfinite(loss):
-                    progress.close()
-                    raise TrainingError(_non_finite_message(loss, step + 1, config))
-                position = index + 1
-                dist.average_grads(trainable)
-                if config.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                losses.append(loss)
-                pending = []
-                progress.update(step, loss=losses[-1], lr=scheduler.get_last_lr()[0])
-                if hooks.after_step is not None:
-                    hooks.after_step(step, loss)
-                if _checkpoint_due(config, step, last_save):
+    while step < total:
+        pending: list[float] = []
+        micro = 0
+        for index, batch in enumerate(batches_fn(epoch)):
+            if index < position:  # resuming mid-epoch: skip batches already trained on
+                continue
+            if hooks.before_micro_batch is not None:
+                hooks.before_micro_batch()
+            pending.append(_micro_step(model, batch, loss_fn, config, dist))
+            micro += 1
+            if micro % config.grad_accum:
+                continue
+            loss = sum(pending)
+            if not math.isfinite(loss):
+                progress.close()
+                raise TrainingError(_non_finite_message(loss, step + 1, config))
+            position = index + 1
+            dist.average_grads(trainable)
+            if config.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append(loss)
+            pending = []
+            progress.update(step, loss=losses[-1], lr=scheduler.get_last_lr()[0])
+            if hooks.after_step is not None:
+                hooks.after_step(step, loss)
+            if _checkpoint_due(config, step, last_save):
+                save()
+                last_save = time.perf_counter()
+            if interrupt.requested:
+                progress.close()
+                if config.checkpoint_dir:
                     save()
-                    last_save = time.perf_counter()
-                if interrupt.requested:
-                    progress.close()
-                    if config.checkpoint_dir:
-                        save()
-                    raise Interrupted(_interrupt_message(step, total, config))
-                if step >= total:
-                    break
-            else:  # epoch exhausted; leftover micro-batches of an incomplete accumulation
-                optimizer.zero_grad(set_to_none=True)  # are dropped
-                epoch, position = epoch + 1, 0
+                raise Interrupted(_interrupt_message(step, total, config))
+            if step >= total:
+                break
+        else:  # epoch exhausted; leftover micro-batches of an incomplete accumulation
+            optimizer.zero_grad(set_to_none=True)  # are dropped
+            epoch, position = epoch + 1, 0
     progress.close()
     if config.checkpoint_dir:
         save()  # the finished state: a resume after this returns at once

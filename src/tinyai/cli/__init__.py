@@ -41,3 +41,6 @@ def main() -> None:
 
         typer.echo(f"error: {exc}" if not isinstance(exc, Interrupted) else str(exc), err=True)
         sys.exit(130 if isinstance(exc, Interrupted) else 2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted before training began; nothing was saved", err=True)
+        sys.exit(130)

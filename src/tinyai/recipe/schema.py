@@ -367,9 +367,20 @@ def check_recipe(recipe: Recipe) -> None:
         if stage.technique == "export" and i != len(recipe.stages) - 1:
             raise ConfigError(f"{where}: export configures the final artifact; make it the "
                               "last stage")
+    _check_arch(recipe.teacher.arch, "teacher.arch")
+    if recipe.student is not None:
+        _check_arch(recipe.student.arch, "student.arch")
     if recipe.student is not None and not any(s.technique == "distill" for s in recipe.stages):
         raise ConfigError("student: no distill stage trains it; add a distill stage or drop "
                           "student")
+
+
+def _check_arch(arch: str | None, where: str) -> None:
+    from tinyai.recipe.models import architectures
+
+    if arch is not None and arch not in architectures():
+        message = unknown_key_message(arch, architectures(), "architectures")
+        raise ConfigError(f"{where}: {message.replace('unknown key', 'unknown architecture')}")
 
 
 def _has_train_field(config_cls: type) -> bool:

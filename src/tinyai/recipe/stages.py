@@ -13,6 +13,7 @@ points their checkpoints into the run directory.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from tinyai.errors import ConfigError
 from tinyai.recipe.schema import Stage
 from tinyai.train import TrainConfig, TrainHooks
 
-CHECKPOINT_SECONDS = 60.0  # a long stage loses at most about a minute to a kill
+# A long stage loses at most about a minute to a kill; TINYAI_CHECKPOINT_SECONDS changes the
+# cadence (tests that kill a run need checkpoints within seconds).
+CHECKPOINT_SECONDS = 60.0
 
 
 @dataclasses.dataclass
@@ -82,8 +85,9 @@ def _has_train(config: Config) -> bool:
 
 def runner_train_config(train: TrainConfig, stage_dir: Path, resume: bool) -> TrainConfig:
     """The stage's training settings with checkpoints in the run directory."""
+    seconds = float(os.environ.get("TINYAI_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
     return train.replace(checkpoint_dir=str(stage_dir / "checkpoints"),
-                         checkpoint_seconds=CHECKPOINT_SECONDS, resume=resume)
+                         checkpoint_seconds=seconds, resume=resume)
 
 
 def _with_runner_training(config: Config, stage_dir: Path, resume: bool) -> Config:
