@@ -27,10 +27,10 @@ def _config(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
     from tinyai import registry
     from tinyai.errors import ConfigError
 
-    tech = registry.get(scheme)
-    if tech.kind != "quantize":
-        known = ", ".join(t.name for t in registry.techniques() if t.kind == "quantize")
-        raise ConfigError(f"unknown scheme {scheme!r}; choose one of {known}")
+    schemes = {t.name: t for t in registry.techniques() if t.kind == "quantize"}
+    if scheme not in schemes:
+        raise ConfigError(f"unknown scheme {scheme!r}; choose one of {', '.join(schemes)}")
+    tech = schemes[scheme]
     fields = {f.name for f in dataclasses.fields(tech.config_cls)}
     for name in options:
         if name not in fields:
