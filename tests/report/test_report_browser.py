@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from browser import chromium_or_skip, open_browser
+from browser import chromium_or_skip, open_browser, serve
 from tinyai.report.format import fmt_bytes, fmt_count, fmt_metric, fmt_ms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -261,3 +261,13 @@ def test_tables_show_the_numbers_in_metrics_json(compared_geometry: dict) -> Non
     assert "prune <50%>" in text and "ORT quantize_dynamic <defaults>" in text  # escaped
     assert text.count("missed") == 1 and "AMD EPYC 7B13" in text  # run 0 misses one target
     assert "min_teacher_fraction: 0.98" in text  # the resolved recipe
+
+
+def test_report_served_over_http(single_report: Path) -> None:
+    """The same page from a 127.0.0.1 server (the harness's other way in): one request."""
+    chromium_or_skip()
+    with serve(single_report.parent) as base, open_browser() as browser:
+        page = browser.open(base + "report.html")
+        figures = page.evaluate("document.querySelectorAll('figure.chart svg').length")
+    assert page.errors == [] and page.requests == [base + "report.html"]
+    assert figures == 4
