@@ -17,8 +17,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_finetune_then_distill_with_a_reduced_vocabulary(tmp_path: Path) -> None:
     teacher = tmp_path / "teacher"
     run = cli("finetune", "minilm-l6", "sst2", "--out", str(teacher), "--steps", "2",
-              "--batch-size", "8", "--max-length", "32", "--limit", "64", "--freeze-trunk", "--eval-limit", "64",
-              "--no-bench")
+              "--batch-size", "8", "--max-length", "32", "--limit", "64", "--freeze-trunk",
+              "--eval-limit", "64", "--no-bench")
     assert run.returncode == 0, run.stderr[-2000:]
     assert (teacher / "model.safetensors").is_file()
     student = tmp_path / "student"

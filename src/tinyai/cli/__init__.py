@@ -23,7 +23,7 @@ app = typer.Typer(
 
 # Command modules under tinyai.cli, in the order they appear in --help.
 COMMAND_MODULES = (
-    "compress", "demo", "init", "finetune", "distill", "prune", "quantize",
+    "compress", "report", "demo", "init", "finetune", "distill", "prune", "quantize",
     "export", "predict", "bench", "evaluate", "summary", "info",
 )
 
