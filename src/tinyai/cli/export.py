@@ -33,6 +33,12 @@ def export(
         None, help="With --evaluate: only the first N held-out examples."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace OUT even when files were added to the artifact there "
+        "(never a folder that is not a tinyai artifact).",
+    ),
 ) -> None:
     """Export MODEL for TASK to an artifact directory (ONNX + preprocessing + manifest)."""
     from tinyai.export import ExportConfig
@@ -43,7 +49,8 @@ def export(
     loaded = load_model(model)
     config = ExportConfig(exporter=exporter, opset=opset, verify=verify)
     path = export_artifact(
-        loaded, out, task=task_for(task, model), config=config, history=_history(history, model)
+        loaded, out, task=task_for(task, model), config=config, history=_history(history, model),
+        force=force,
     )
     if evaluate:
         from tinyai.measure.evaluate import evaluate as evaluate_artifact
