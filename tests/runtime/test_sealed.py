@@ -202,6 +202,8 @@ def test_packed_weights_entries_are_checked_before_decoding(tmp_path, edit, reas
 
 WRONG_TYPES = [
     ("image", _set("label_names", "t-shirt,trouser"), "label_names must be a list"),
+    ("image", _set("label_names", ["t-shirt", "trouser"]),
+     "label_names must be a list of 10 names, one per output score"),
     ("image", _set("inputs", "pixel_values"), "inputs must be a list"),
     ("image", _set("files", []), "files must be an object"),
     ("image", _set("preprocessing", "normalization", "mean", "0.5"), "mean must be a list"),

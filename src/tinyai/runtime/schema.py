@@ -40,6 +40,7 @@ def check_manifest(manifest: dict[str, Any]) -> None:
             _path(rel, where)
             if rel not in manifest["files"]:
                 raise _Bad(where, "a file listed in the manifest's file table", rel)
+        _check_label_count(manifest)
     except _Bad as exc:
         raise ArtifactError(f"manifest.json: {exc}; re-export the artifact") from None
 
@@ -52,6 +53,13 @@ def referenced_paths(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     for name, other in (manifest.get("other_formats") or {}).items():
         refs.append((f"other_formats.{name}.file", other.get("file")))
     return [(where, rel) for where, rel in refs if rel is not None]
+
+
+def _check_label_count(manifest: dict[str, Any]) -> None:
+    """A name for every score the model outputs, or predict() would index past the list."""
+    names, scores = manifest.get("label_names"), manifest["outputs"][0]["shape"][-1:]
+    if names is not None and scores and isinstance(scores[0], int) and len(names) < scores[0]:
+        raise _Bad("label_names", f"a list of {scores[0]} names, one per output score", names)
 
 
 def safe_relative_path(value: Any, where: str = "path") -> str:
