@@ -367,13 +367,21 @@ def _load_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.opt
     path = Path(str(config.checkpoint_dir)) / _CHECKPOINT
     if not path.is_file():
         return 0, 0, 0  # nothing to resume yet: start from the beginning
-    # weights_only: a checkpoint is tensors and plain numbers, never pickled code
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    random.setstate((3, tuple(state["python_rng"]), None))
+    from tinyai.errors import ModelError
+
+    state = _read_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate((3, tuple(state["python_rng"]), None))
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(
+            f"{path} was saved by a different run ({first[:160]}); resume with the same model "
+            "and options, or pass another --checkpoint-dir"
+        ) from None
     return int(state["step"]), int(state["epoch"]), int(state["position"])
 
 
@@ -382,7 +390,45 @@ def checkpoint_step(checkpoint_dir: str | Path) -> int | None:
     path = Path(checkpoint_dir) / _CHECKPOINT
     if not path.is_file():
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    return int(_read_checkpoint(path)["step"])
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "torch_rng", "python_rng",
+                    "step", "epoch", "position")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The state `_save_checkpoint` wrote; anything else is a one-line ModelError.
+
+    Nothing in it is unpickled as code: torch.save writes a zip archive, so any other file
+    (a bare pickle, say) is refused before torch sees it, and the archive is read with
+    ``weights_only=True``, which admits tensors and plain containers only.
+    """
+    import pickle
+    import warnings
+    import zipfile
+
+    from tinyai.errors import ModelError
+
+    fix = "delete it or pass another --checkpoint-dir"
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is damaged or not a tinyai checkpoint (not a torch.save "
+                         f"archive); {fix}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about a pickle's protocol first
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged archive raises anything from EOFError to KeyError
+        reason = ("it holds objects other than tensors and numbers"
+                  if isinstance(exc, pickle.UnpicklingError) else
+                  (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
+        raise ModelError(f"{path} is damaged or not a tinyai checkpoint ({reason}); {fix}") \
+            from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or not all(isinstance(state[k], int) for k in ("step", "epoch", "position")):
+        raise ModelError(f"{path} is not a tinyai checkpoint (missing or bad "
+                         f"{', '.join(missing) or 'step counters'}); {fix}")
+    return state
 
 
 # ---------------------------------------------------------------- data parallel

@@ -53,7 +53,7 @@ def distill(
     steps: int | None = verbs.STEPS, epochs: float | None = verbs.EPOCHS,
     batch_size: int | None = verbs.BATCH, lr: float | None = verbs.LR,
     bf16: bool | None = verbs.BF16, seed: int | None = verbs.SEED,
-    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH,
+    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH, force: bool = verbs.FORCE,
 ) -> None:
     """Distill TEACHER into a smaller student on TASK's training data."""
     student: dict[str, Any]
@@ -72,8 +72,9 @@ def distill(
         config, train=verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
                                   bf16=bf16, seed=seed),
         student=student, bench=not no_bench, measure_start=True)
+    verbs.check_target(out, "model", force)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume)
-    verbs.place(stage_dir / "model", out)
+    verbs.place(stage_dir / "model", out, "model", force)
     verbs.report(metrics, out, "the student to")
 
 

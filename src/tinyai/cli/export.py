@@ -29,15 +29,17 @@ def export(
     eval_limit: int | None = verbs.EVAL_LIMIT, max_length: int | None = verbs.MAX_LENGTH,
     no_bench: bool = verbs.NO_BENCH,
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+    force: bool = verbs.FORCE,
 ) -> None:
     """Export MODEL for TASK to an artifact directory (ONNX + preprocessing + manifest)."""
     from tinyai.runtime import read_manifest
 
+    verbs.check_target(out, "artifact", force)
     recipe = verbs.one_stage_recipe(
         model, verbs.task_spec(task, data, holdout, None, eval_limit, max_length), "export",
         verbs.given(exporter=exporter, opset=opset, verify=verify), bench=not no_bench)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume=False)
-    verbs.place(stage_dir / "artifact", out)
+    verbs.place(stage_dir / "artifact", out, "artifact", force)
     if as_json:
         typer.echo(json.dumps(read_manifest(out), indent=2))
         return

@@ -31,7 +31,7 @@ def finetune(
                                              help="Text: freeze the lowest N layers."),
     freeze_trunk: bool | None = typer.Option(None, "--freeze-trunk/--no-freeze-trunk",
                                              help="Train only the head."),
-    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH,
+    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH, force: bool = verbs.FORCE,
 ) -> None:
     """Fine-tune a pretrained (or freshly built) model on a task."""
     recipe = verbs.one_stage_recipe(
@@ -42,8 +42,9 @@ def finetune(
                           seed=seed),
         bench=not no_bench,
     )
+    verbs.check_target(out, "model", force)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume)
-    verbs.place(stage_dir / "model", out)
+    verbs.place(stage_dir / "model", out, "model", force)
     verbs.report(metrics, out, "the fine-tuned model to")
 
 

@@ -42,6 +42,7 @@ def init(
     config: Annotated[list[str] | None, typer.Option(
         "--config", help="An architecture field, KEY=VALUE (repeatable).")] = None,
     seed: int = typer.Option(0, help="Seed of the initial weights."),
+    force: bool = verbs.FORCE,
 ) -> None:
     """Build ARCH for TASK with fresh weights and save it to OUT."""
     import tempfile
@@ -50,11 +51,12 @@ def init(
     from tinyai.recipe.models import build_architecture
     from tinyai.tasks.spec import TaskSpec, build_task
 
+    verbs.check_target(out, "model", force)
     spec = TaskSpec.from_dict(verbs.task_spec(task, data), "task")
     model = build_architecture(arch, _fields(config or []), build_task(spec), seed, "arch")
     with tempfile.TemporaryDirectory() as tmp:
         save_model(model, Path(tmp) / "model")
-        verbs.place(Path(tmp) / "model", out)
+        verbs.place(Path(tmp) / "model", out, "model", force)
     params = sum(p.numel() for p in model.parameters())
     typer.echo(f"wrote a new {arch} ({params:,} parameters, untrained) to {out}; train it with "
                f"tinyai finetune {out} {task or '--data ...'} --out DIR")

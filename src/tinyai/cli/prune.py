@@ -45,7 +45,7 @@ def prune(
     steps: int | None = verbs.STEPS, epochs: float | None = verbs.EPOCHS,
     batch_size: int | None = verbs.BATCH, lr: float | None = verbs.LR,
     bf16: bool | None = verbs.BF16, seed: int | None = verbs.SEED,
-    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH,
+    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH, force: bool = verbs.FORCE,
     as_json: bool = typer.Option(False, "--json", help="Print the dry-run plan as JSON."),
 ) -> None:
     """Prune a model: show the plan, or apply it (fine-tuning after it with --steps/--epochs),
@@ -65,6 +65,7 @@ def prune(
         return
     if out is None:
         raise ConfigError("pass --out DIR to save the pruned model, or --dry-run to preview")
+    verbs.check_target(out, "model", force)
     if ratio is not None:
         technique = "structured-pruning"
         targets = tuple(target) if target else _default_targets(model)
@@ -80,7 +81,7 @@ def prune(
         model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), technique,
         config, train=train or None, bench=not no_bench, measure_start=True)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume)
-    verbs.place(stage_dir / "model", out)
+    verbs.place(stage_dir / "model", out, "model", force)
     verbs.report(metrics, out, "the pruned model to")
     if not train:
         typer.echo("pruned without fine-tuning: to recover accuracy, fine-tune it "

@@ -67,7 +67,7 @@ def quantize(
     steps: int | None = verbs.STEPS, epochs: float | None = verbs.EPOCHS,
     batch_size: int | None = verbs.BATCH, lr: float | None = verbs.LR,
     bf16: bool | None = verbs.BF16, seed: int | None = verbs.SEED,
-    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH,
+    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH, force: bool = verbs.FORCE,
 ) -> None:
     """Quantize MODEL and export it for TASK as an artifact that runs integer kernels."""
     config = _config(scheme, verbs.given(
@@ -77,13 +77,16 @@ def quantize(
     train = verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, bf16=bf16,
                         seed=seed)
     stage = verbs.given(calibration=calibration)
+    verbs.check_target(out, "artifact", force)
+    if save_model is not None:
+        verbs.check_target(save_model, "model", force)
     recipe = verbs.one_stage_recipe(
         model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), scheme,
         config, train=train or None, bench=not no_bench, **stage)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume)
-    verbs.place(stage_dir / "artifact", out)
+    verbs.place(stage_dir / "artifact", out, "artifact", force)
     if save_model is not None:
-        verbs.place(stage_dir / "model", save_model)
+        verbs.place(stage_dir / "model", save_model, "model", force)
     verbs.report(metrics, out, f"the {scheme} artifact to")
 
 

@@ -33,6 +33,8 @@ BF16 = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast (default off).
 SEED = typer.Option(None, "--seed", help="Seed for shuffling, dropout, init (default 0).")
 RESUME = typer.Option(False, "--resume", help="Continue this command after an interruption.")
 NO_BENCH = typer.Option(False, "--no-bench", help="Skip the latency measurement.")
+FORCE = typer.Option(False, "--force", help="Replace OUT even when files were added to the "
+                     "model or artifact there (never a folder tinyai did not write).")
 
 
 def task_spec(task: str | None, data: str | None, holdout: float | None = None,
@@ -112,35 +114,40 @@ def work_dir(out: Path, technique: str) -> Path:
     return cache_dir("cli-runs") / key
 
 
-def place(source: Path, target: Path) -> Path:
-    """Put a finished model directory or artifact at `target` (a new path, or one tinyai
-    wrote earlier, which is replaced); anything else there is refused."""
+def check_target(target: Path, kind: str, force: bool = False) -> None:
+    """Refuse an output path that holds something tinyai may not replace, before any work."""
+    from tinyai import atomic
     from tinyai.errors import ConfigError
 
-    occupied = target.exists() and (not target.is_dir() or any(target.iterdir()))
-    if occupied and not _tinyai_wrote(target):
-        raise ConfigError(f"{target} exists and is not a tinyai model or artifact; choose a "
-                              "new or empty output directory")
-    staging = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, staging)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    atomic.check_replaceable(target, _unknown_files(kind), force, ConfigError)
+
+
+def place(source: Path, target: Path, kind: str, force: bool = False) -> Path:
+    """Put a finished model directory or artifact (`kind`) at `target`: a new path, or one
+    holding a tinyai model or artifact of that kind with nothing else in it (`force` also
+    replaces one the user added files to; a foreign folder is never replaced)."""
+    from tinyai import atomic
+    from tinyai.errors import ConfigError
+
+    check_target(target, kind, force)
+    staging = atomic.staging_dir(target)
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        atomic.replace_dir(staging, target, _unknown_files(kind), force, ConfigError)
+    finally:
+        if staging.exists():
+            atomic.remove_tree(staging)
     return target
 
 
-def _tinyai_wrote(path: Path) -> bool:
-    import json
+def _unknown_files(kind: str) -> Any:
+    if kind == "artifact":
+        from tinyai.runtime.manifest import unknown_files
 
-    config = path / "config.json"
-    if (path / "manifest.json").is_file():
-        return True
-    try:
-        return config.is_file() and "_type" in json.loads(config.read_text())
-    except (OSError, ValueError):
-        return False
+        return unknown_files
+    from tinyai.models.io import unknown_files as model_unknown_files
+
+    return model_unknown_files
 
 
 def report(metrics: Any, out: Path, what: str) -> None:
