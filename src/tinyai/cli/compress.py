@@ -45,14 +45,15 @@ def compress(
     from tinyai.recipe.runner import run_recipe
 
     metrics = run_recipe(loaded, out, resume=resume, force=force, say=console.print)
-    stdout = Console()
+    stdout = Console() if Console().is_terminal else Console(width=160)
     stdout.print(results_table(metrics))
     for target in metrics.targets:
         verdict = "met" if target.met else "MISSED"
         value = "not measured" if target.value is None else f"{target.value:,.4g}"
         stdout.print(f"target {target.name} {target.limit:,.4g}: {value} — {verdict}"
                      + (f" ({target.detail})" if target.detail else ""))
-    stdout.print(f"final artifact: {out / 'artifact'}   metrics: {out / 'metrics.json'}")
+    stdout.print(f"final artifact: {out / 'artifact'}   metrics: {out / 'metrics.json'}   "
+                 f"report: {out / 'report.html'}")
     if strict and not all(t.met for t in metrics.targets):
         raise typer.Exit(1)
 

@@ -3,6 +3,7 @@
     RUN_DIR/
       recipe.yaml           the recipe with every default resolved (what ran)
       metrics.json          one record per stage, measured on its artifact (records.py)
+      report.html           the report drawn from metrics.json (+ each chart as SVG and PNG)
       artifact/             the final artifact
       stages/NN-NAME/       model/ (the saved model), artifact/, checkpoints/, done.json
 
@@ -316,6 +317,9 @@ class _Run:
         self.metrics.final_stage = self.last
         self.metrics.targets = check_targets(self.recipe, self.metrics)
         self._write_metrics()
+        from tinyai.report import write_report
+
+        write_report([self.dir], self.dir)
 
     def _stage_dir(self, index: int, name: str) -> Path:
         return self.dir / STAGES_DIR / f"{index:02d}-{name}"
