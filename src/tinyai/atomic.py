@@ -36,6 +36,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,8 @@ _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 # renameat2 errors meaning "this kernel / filesystem cannot exchange": fall back.
 _NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV}
 _KILL_ENV = "TINYAI_TEST_KILL_AT"
+_REACHED: dict[str, int] = {}  # kill_point: how often each phase was reached
+_STAGING_EXTRA = 48  # what a staging name adds to its target's name, with room to spare
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -93,9 +96,46 @@ def staging_dir(target: str | os.PathLike[str]) -> Path:
         ) from None
 
 
+def check_writable(target: str | os.PathLike[str],
+                   error: type[TinyAIError] = TinyAIError) -> None:
+    """Raise a one-line `error` unless `target` can be created: no name on its path is too
+    long, and its nearest existing folder takes new entries (tried, not guessed from the
+    permission bits, which say nothing on a read-only or virtual file system or to root)."""
+    target = Path(os.path.abspath(target))
+    ancestor = target.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    limit = _name_max(ancestor)
+    parts = target.relative_to(ancestor).parts
+    for i, part in enumerate(parts):
+        # the last name also gets a staging sibling: .NAME.partial-PID-TOKEN
+        room = limit - (_STAGING_EXTRA if i == len(parts) - 1 else 0)
+        if len(os.fsencode(part)) > room:
+            raise error(f"cannot write {str(target)[:60]}...: the name {part[:20]}... is too "
+                        f"long (file names take {limit} bytes at most); choose a shorter path")
+    if not ancestor.is_dir():
+        raise error(f"cannot write {target}: {ancestor} is a file, not a folder; choose "
+                    "another output path")
+    try:
+        probe = ancestor / f".tinyai-probe-{os.getpid()}-{_token()}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise error(f"cannot write in {ancestor} ({exc.strerror}); choose a writable output "
+                    "directory") from None
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def check_replaceable(target: Path, unknown_files: UnknownFiles, force: bool = False,
                       error: type[TinyAIError] = TinyAIError) -> None:
     """Raise a one-line `error` unless `replace_dir` may put a directory at `target`."""
+    check_writable(target, error)
     if not os.path.lexists(target):
         return
     if target.is_symlink() or not target.is_dir():
@@ -227,9 +267,27 @@ def _discard(path: Path) -> None:
 
 
 def kill_point(phase: str) -> None:
-    """SIGKILL this process when $TINYAI_TEST_KILL_AT names `phase`: the crash tests' hook."""
-    if os.environ.get(_KILL_ENV) == phase:
+    """The crash tests' hook: SIGKILL this process when $TINYAI_TEST_KILL_AT names `phase`.
+
+    "PHASE#N" waits for the N-th time the phase is reached; "PHASE+SECONDS" kills that many
+    seconds after it, wherever the work is then (a training step, a calibration batch, an
+    ONNX export, a measurement).
+    """
+    wanted = os.environ.get(_KILL_ENV, "")
+    if not wanted:
+        return
+    name, _, delay = wanted.partition("+")
+    name, _, nth = name.partition("#")
+    if name != phase:
+        return
+    _REACHED[phase] = _REACHED.get(phase, 0) + 1
+    if nth and _REACHED[phase] != int(nth):
+        return
+    if not delay:
         os.kill(os.getpid(), signal.SIGKILL)
+    timer = threading.Timer(float(delay), os.kill, (os.getpid(), signal.SIGKILL))
+    timer.daemon = True
+    timer.start()
 
 
 # ------------------------------------------------------------------------------- internals

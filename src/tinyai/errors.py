@@ -23,3 +23,8 @@ class ModelError(TinyAIError):
 
 class ArtifactError(TinyAIError):
     """An exported artifact is missing files, tampered with, or does not match its manifest."""
+
+
+class Interrupted(TinyAIError):
+    """Ctrl-C: the work stopped cleanly; the message says what was kept and how to go on.
+    The CLI prints it as is and exits with status 130."""

@@ -27,13 +27,14 @@ from torch import nn
 
 from tinyai import atomic
 from tinyai.config import Config
-from tinyai.errors import ConfigError, TinyAIError
+from tinyai.errors import ConfigError, Interrupted, TinyAIError
 from tinyai.progress import Progress
 
 Batch = dict[str, Any]
 BatchesFn = Callable[[int], Iterable[Batch]]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
+MAX_SEED = 2**32 - 1  # numpy's global seed is 32-bit; torch's and random's take these too
 _CHECKPOINT = "checkpoint.pt"
 _CHECKPOINT_INFO = "checkpoint.json"  # what the checkpoint was made with, readable without torch
 
@@ -84,6 +85,8 @@ class TrainConfig(Config):
             raise ValueError("resume and checkpoint_every need checkpoint_dir")
         if self.checkpoint_seconds < 0:
             raise ValueError(f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
 
 
 @dataclasses.dataclass
@@ -104,10 +107,6 @@ class TrainHooks:
 
 class TrainingError(TinyAIError):
     """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
-
-
-class Interrupted(TinyAIError):
-    """Ctrl-C: the run stopped at a step boundary, after saving a checkpoint when it could."""
 
 
 def train(
@@ -220,7 +219,7 @@ def _interrupt_message(step: int, total: int, config: TrainConfig) -> str:
         return (f"interrupted at step {step}/{total}; a checkpoint is saved in "
                 f"{config.checkpoint_dir}: run the same command with --resume to continue")
     return (f"interrupted at step {step}/{total}; nothing was saved (no checkpoint directory): "
-            "give --checkpoint-dir to be able to resume")
+            "set checkpoint_dir to be able to resume")
 
 
 class _DeferredInterrupt:
@@ -380,7 +379,7 @@ def _load_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.opt
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(
             f"{path} was saved by a different run ({first[:160]}); resume with the same model "
-            "and options, or pass another --checkpoint-dir"
+            "and options, or delete the checkpoint to start this training over"
         ) from None
     return int(state["step"]), int(state["epoch"]), int(state["position"])
 
@@ -410,7 +409,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
     from tinyai.errors import ModelError
 
-    fix = "delete it or pass another --checkpoint-dir"
+    fix = "delete it to start this training over"
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is damaged or not a tinyai checkpoint (not a torch.save "
                          f"archive); {fix}")

@@ -59,7 +59,9 @@ def _leftovers(target: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(("phase", "expect"), [
-    ("staged", "old"),  # the new artifact is written, nothing at the target has changed yet
+    # the new artifact is written, nothing at the target has changed yet (the 2nd swap of a
+    # `tinyai export`: the 1st puts the artifact in the run's work folder)
+    ("staged#2", "old"),
     ("swapped", "new"),  # right after the atomic exchange: the old copy is not yet deleted
     ("cleanup", "new"),  # while the old copy is being deleted
 ])

@@ -20,15 +20,18 @@ def bench(
     out: Path | None = typer.Option(None, help="Also write the JSON to this file."),
 ) -> None:
     """Measure ARTIFACT in a fresh process: size, batch-1 latency, throughput, peak memory."""
+    from tinyai import atomic
+    from tinyai.errors import ConfigError
     from tinyai.runtime import bench as run_bench
     from tinyai.runtime import read_manifest
 
     read_manifest(artifact)  # a one-line error before spawning the measuring process
+    if out is not None:
+        atomic.check_writable(out, ConfigError)
     result = run_bench(artifact, threads=threads, batch_size=batch_size, runs=runs, warmup=warmup)
     text = json.dumps(result, indent=2)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+        atomic.write_text(out, text + "\n")
     if as_json:
         typer.echo(text)
         return

@@ -57,9 +57,9 @@ def evaluate(
         from tinyai.recipe.models import fit_to_task, load_source
         from tinyai.tasks.spec import TaskSpec, build_task
 
+        model = load_source(target)  # first: a missing model is the problem to name
         spec = TaskSpec.from_dict(verbs.task_spec(task, data, holdout, None, None, max_length),
                                   "task")
-        model = load_source(target)
         the_task = build_task(spec, tokenizer=_own_tokenizer(target))
         fit_to_task(model, target, the_task, adapt=False)
         result = run_evaluate(model, the_task, split, limit, batch_size)

@@ -41,7 +41,7 @@ def init(
     data: str | None = verbs.DATA,
     config: Annotated[list[str] | None, typer.Option(
         "--config", help="An architecture field, KEY=VALUE (repeatable).")] = None,
-    seed: int = typer.Option(0, help="Seed of the initial weights."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed of the initial weights."),
     force: bool = verbs.FORCE,
 ) -> None:
     """Build ARCH for TASK with fresh weights and save it to OUT."""

@@ -26,14 +26,18 @@ def predict(
     top_k: int = typer.Option(1, min=1, help="Classification: also list the top K labels."),
     max_chars: int = typer.Option(200, min=1, help="Character LM: characters to generate."),
     temperature: float = typer.Option(0.0, min=0.0, help="Character LM: 0 = greedy, else sample."),
-    seed: int = typer.Option(0, help="Character LM: sampling seed."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Character LM: sampling seed."),
 ) -> None:
     """Predict with an artifact: label and score, score, embedding or completion."""
-    from tinyai.errors import DataError
+    import math
+
+    from tinyai.errors import ConfigError, DataError
     from tinyai.runtime import load_artifact
 
+    if not math.isfinite(temperature):
+        raise ConfigError(f"--temperature must be a finite number >= 0, got {temperature}")
     predictor = load_artifact(artifact, threads=threads)
-    items = list(inputs or []) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    items = list(inputs or []) or _stdin_lines()
     if not items:
         raise DataError("nothing to predict: pass inputs as arguments or on stdin, one per line")
     raw = _parse(items, predictor.manifest["preprocessing"])
@@ -52,6 +56,19 @@ def predict(
         typer.echo(_line(result, top_k))
 
 
+def _stdin_lines() -> list[str]:
+    """The non-blank lines of stdin, which must be UTF-8 text."""
+    from tinyai.errors import DataError
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"stdin is not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                        f"{exc.start}); predict reads one input per line of text") from None
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
 def _parse(items: list[str], settings: dict[str, Any]) -> list[Any]:
     from tinyai.errors import DataError
 
@@ -63,7 +80,8 @@ def _parse(items: list[str], settings: dict[str, Any]) -> list[Any]:
     if settings["type"] in ("image", "audio"):
         missing = [item for item in items if not Path(item).is_file()]
         if missing:
-            raise DataError(f"input file {missing[0]} does not exist")
+            what = "is a folder, not a file" if Path(missing[0]).is_dir() else "does not exist"
+            raise DataError(f"input file {missing[0]} {what}")
     return items
 
 

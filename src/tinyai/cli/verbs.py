@@ -30,7 +30,8 @@ EPOCHS = typer.Option(None, "--epochs", help="Epochs when --steps is not given (
 BATCH = typer.Option(None, "--batch-size", help="Examples per step (default 32).")
 LR = typer.Option(None, "--lr", help="Peak learning rate (default 5e-5).")
 BF16 = typer.Option(None, "--bf16/--no-bf16", help="bf16 autocast (default off).")
-SEED = typer.Option(None, "--seed", help="Seed for shuffling, dropout, init (default 0).")
+SEED = typer.Option(None, "--seed", min=0, max=2**32 - 1,
+                    help="Seed for shuffling, dropout, init (default 0).")
 RESUME = typer.Option(False, "--resume", help="Continue this command after an interruption.")
 NO_BENCH = typer.Option(False, "--no-bench", help="Skip the latency measurement.")
 FORCE = typer.Option(False, "--force", help="Replace OUT even when files were added to the "

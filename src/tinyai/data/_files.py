@@ -6,6 +6,7 @@ import gzip
 import wave
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,4 +82,52 @@ def decode_wav(data: bytes, where: str) -> np.ndarray:
             "mono 16-bit PCM: convert it, e.g. "
             "'ffmpeg -i in.wav -ar 16000 -ac 1 -c:a pcm_s16le out.wav'"
         )
+    declared = _data_chunk_size(data)
+    if declared is not None and (declared % 2 or len(frames) < declared):
+        what = (f"an odd number of sample bytes ({declared}), not whole 16-bit samples"
+                if declared % 2 else f"{len(frames)} of the {declared} sample bytes it declares")
+        raise DataError(f"{where} holds {what}: it is truncated or damaged; replace or remove it")
     return np.frombuffer(frames, dtype="<i2")
+
+
+def _data_chunk_size(data: bytes) -> int | None:
+    """The byte count the ``data`` chunk of a RIFF/WAVE file declares (None if not found).
+
+    The wave module reads whole frames only, so it would silently drop a stray last byte
+    or return less than a truncated file declares; this says what the file claims to hold.
+    """
+    at = 12  # past "RIFF", the RIFF size and "WAVE"
+    while at + 8 <= len(data):
+        kind, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        if kind == b"data":
+            return size
+        at += 8 + size + (size & 1)  # chunks are padded to an even length
+    return None
+
+
+def open_image(path: str | Path) -> Any:
+    """The image at `path`, decoded (a PIL image); anything else is a DataError.
+
+    A file that declares more pixels than Pillow's decompression-bomb limit (about 89
+    megapixels) is refused before it is decoded: a few kB of PNG can declare gigabytes.
+    """
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with Image.open(path) as img:
+            if limit and img.width * img.height > limit:
+                raise DataError(f"{path} is {img.width} x {img.height} pixels, more than the "
+                                f"{limit:,} tinyai decodes (a decompression bomb?); use a "
+                                "smaller image")
+            img.load()
+            return img.copy()
+    except Image.DecompressionBombError:
+        raise DataError(f"{path} declares more pixels than the {limit:,} tinyai decodes (a "
+                        "decompression bomb?); use a smaller image") from None
+    except DataError:
+        raise
+    except Exception as exc:  # a damaged file makes Pillow raise almost anything
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise DataError(f"{path} is not a readable image ({reason}); replace or remove it") \
+            from None

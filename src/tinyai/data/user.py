@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyai.data._files import decode_wav, read_text
+from tinyai.data._files import decode_wav, open_image, read_text
 from tinyai.data.datasets import AudioDataset, ImageDataset, TextDataset
 from tinyai.data.speech_commands import CLIP_SAMPLES, speaker_of
 from tinyai.errors import DataError
@@ -36,12 +36,7 @@ def load_text_table(
     ``label_column=None`` loads unlabelled text.
     """
     path = Path(path)
-    text = read_text(path).lstrip("\ufeff")
-    if path.suffix.lower() in (".tsv", ".tab", ".txt"):
-        reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.DictReader(io.StringIO(text))
-    rows = list(reader)
+    reader, rows = read_table(path)
     wanted = [c for c in (text_column, label_column, text_b_column) if c]
     missing = [c for c in wanted if c not in (reader.fieldnames or [])]
     if missing:
@@ -67,11 +62,32 @@ def load_text_table(
     return TextDataset(path.stem, texts, texts_b, labels, names)
 
 
+def read_table(path: Path) -> tuple[csv.DictReader, list[dict[str, str]]]:
+    """The header reader and rows of a .tsv (tab, no quoting) or .csv (standard quoting)."""
+    text = read_text(path).lstrip("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path} is empty; give a table with a header row (e.g. text<TAB>label)")
+    if path.suffix.lower() in (".tsv", ".tab", ".txt"):
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+    try:
+        return reader, list(reader)
+    except csv.Error as exc:  # a field over the csv module's 128 KiB limit, a stray NUL, ...
+        raise DataError(f"{path} line {reader.line_num}: {exc}; fix or remove that row") \
+            from None
+
+
 def _floats(raw: list[str], path: Path) -> np.ndarray:
     try:
-        return np.asarray([float(v) for v in raw], dtype=np.float32)
+        values = np.asarray([float(v) for v in raw], dtype=np.float32)
     except ValueError as exc:
         raise DataError(f"{path}: a regression label is not a number ({exc})") from None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise DataError(f"{path} line {bad[0] + 2}: the score {raw[bad[0]]!r} is not a finite "
+                        "number; every regression label must be one")
+    return values
 
 
 def _class_ids(raw: list[str], names: list[str] | None, path: Path) -> tuple[np.ndarray, list[str]]:
@@ -79,6 +95,11 @@ def _class_ids(raw: list[str], names: list[str] | None, path: Path) -> tuple[np.
         ids = np.asarray([int(v) for v in raw], dtype=np.int64)
         if ids.min() < 0:
             raise DataError(f"{path}: integer class labels must be >= 0")
+        count, seen = int(ids.max()) + 1, len(set(ids.tolist()))
+        if count > 2 * seen:  # ids {0, 1000000} would make a million-class model
+            raise DataError(f"{path}: integer class labels run to {count - 1} but only {seen} "
+                            f"distinct ids appear, so most of the {count:,} classes would have "
+                            "no example; number the classes 0..K-1, or write them as names")
         return ids, [str(i) for i in range(int(ids.max()) + 1)]
     names = names or sorted(set(raw))
     index = {n: i for i, n in enumerate(names)}
@@ -126,7 +147,7 @@ def load_image_folder(
     `size` is (height, width) to resize to; without it all images must share one size.
     `mode` defaults to "L" when every image is grayscale, else "RGB".
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     root = Path(path)
     folders = _class_folders(root)
@@ -140,16 +161,7 @@ def load_image_folder(
         raise DataError(
             f"{root} has no images ({', '.join(IMAGE_SUFFIXES)}) in its class sub-folders"
         )
-    images = []
-    for _, file in files:
-        try:
-            with Image.open(file) as img:
-                img.load()
-                images.append(img.copy())
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(
-                f"{file} is not a readable image ({exc}); replace or remove it"
-            ) from None
+    images = [open_image(file) for _, file in files]
     mode = mode or ("L" if all(i.mode in ("L", "1", "I;16", "I") for i in images) else "RGB")
     arrays = []
     for (_, file), img in zip(files, images, strict=True):

@@ -53,7 +53,17 @@ def build_architecture(arch: str, fields: dict[str, Any], task: Any, seed: int,
     values = {**_task_fields(config_cls, task), **fields}
     config = config_cls.from_dict(values, f"{where}.config" if fields else where)
     torch.manual_seed(seed)
-    return build_model(config)
+    model = build_model(config)
+    kind = getattr(model, "kind", "")
+    if kind and task.kind and kind != task.kind:
+        raise ConfigError(f"{where}: {arch} is {_a(kind)} architecture and the task {task.name} "
+                          f"is {task.kind}; choose an architecture made for {task.kind}")
+    return model
+
+
+def _a(kind: str) -> str:
+    """'an image-classification', 'a text-classification'."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _task_fields(config_cls: type[Config], task: Any) -> dict[str, Any]:
@@ -110,8 +120,8 @@ def fit_to_task(model: nn.Module, source: str | None, task: Any, adapt: bool = T
         pooling = model.head_config.pooling if isinstance(model, SentenceEncoder) else "cls"
         return TextClassifier(encoder, num_labels=labels, pooling=pooling).eval()
     if kind and task.kind and kind != task.kind:
-        raise ConfigError(f"{source or type(model).__name__} is a {kind} model and the task is "
-                          f"{task.kind}; choose a model of that kind")
+        raise ConfigError(f"{source or type(model).__name__} is {_a(kind)} model and the task "
+                          f"is {task.kind}; choose a model of that kind")
     if task.num_labels and kind == task.kind and not _labels_match(model, task):
         return replace_head(model, int(task.num_labels))
     return model
@@ -121,7 +131,7 @@ def _check_fits(model: nn.Module, name: str, task: Any) -> None:
     """Refuse, in one line, a task the model was not made for (kind or label count)."""
     kind = getattr(model, "kind", "")
     if kind and kind != task.kind:
-        raise ConfigError(f"{name} is a {kind} model and the task {task.name} is {task.kind}; "
+        raise ConfigError(f"{name} is {_a(kind)} model and the task {task.name} is {task.kind}; "
                           "give the task it was trained for, or fine-tune it on this one first")
     if not _labels_match(model, task):
         raise ConfigError(f"{name} outputs {_label_count(model)} classes and the task "

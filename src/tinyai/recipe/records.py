@@ -224,7 +224,8 @@ class RunMetrics:
     def from_dict(cls, data: Any, where: str = METRICS_FILE) -> RunMetrics:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ConfigError(f"{where} is not a tinyai run's metrics file ({SCHEMA})")
-        if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
+        version = data.get("schema_version", 0)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise ConfigError(
                 f"{where} has schema version {data['schema_version']}, this tinyai reads up to "
                 f"{SCHEMA_VERSION}; upgrade tinyai"

@@ -26,7 +26,7 @@ from typing import Any
 from torch import nn
 
 from tinyai import atomic, registry
-from tinyai.errors import ConfigError
+from tinyai.errors import ConfigError, Interrupted
 from tinyai.history import Step, history_dicts
 from tinyai.recipe.records import (
     METRICS_FILE,
@@ -70,7 +70,8 @@ def teacher_index(recipe: Recipe) -> int:
 
 def is_run_dir(path: Path) -> bool:
     """A directory `tinyai compress` wrote (and nothing else: only its own entries)."""
-    own = {RECIPE_FILE, METRICS_FILE, STAGES_DIR, FINAL_ARTIFACT}
+    # (FINAL_ARTIFACT.partial: the final artifact's copy, when a kill cut it short)
+    own = {RECIPE_FILE, METRICS_FILE, STAGES_DIR, FINAL_ARTIFACT, FINAL_ARTIFACT + ".partial"}
     entries = {p.name for p in path.iterdir()} if path.is_dir() else set()
     report_files = {n for n in entries if n.startswith("report") or n.endswith((".png", ".svg"))}
     return RECIPE_FILE in entries and not (entries - own - report_files)
@@ -84,10 +85,14 @@ class _Run:
         self.teacher_stage = teacher_index(recipe)
         self.last = len(recipe.stages)
         self.history: list[Step] = []
+        self.current = "the start"  # what Ctrl-C interrupts, for its message
 
     # -------------------------------------------------------------- the run
     def execute(self) -> RunMetrics:
-        self._prepare_dir()
+        """Every check a user's input can fail (the run directory, the task's data, the
+        starting model against the task) comes before the run directory is written, so a
+        bad input leaves nothing behind; Ctrl-C anywhere keeps what is finished."""
+        self._check_dir()
         from tinyai.tasks.spec import build_task
 
         task = build_task(self.recipe.task, tokenizer=_source_tokenizer(self.recipe))
@@ -97,15 +102,26 @@ class _Run:
             recipe=self.recipe.to_dict(), task=_task_info(task),
             machine=MachineInfo.current(self.recipe.measure.threads),
             teacher_stage=self.teacher_stage)
-        model = self._start(env)
-        for index, stage in enumerate(self.recipe.stages, start=1):
-            if index - 1 == self.teacher_stage:
-                env.teacher = model
-            model = self._stage(index, stage, model, env)
-        self._finish()
+        try:
+            model = self._start(env)
+            for index, stage in enumerate(self.recipe.stages, start=1):
+                if index - 1 == self.teacher_stage:
+                    env.teacher = model
+                self.current = f"stage {index} ({stage.name})"
+                model = self._stage(index, stage, model, env)
+            self.current = "the final artifact"
+            self._finish()
+        except KeyboardInterrupt:  # outside training (train() saves and raises Interrupted)
+            if not (self.dir / RECIPE_FILE).is_file():
+                raise Interrupted("interrupted before the run started; nothing was saved") \
+                    from None
+            raise Interrupted(f"interrupted during {self.current}; every finished stage and "
+                              f"the last training checkpoint are kept in {self.dir}: run the "
+                              "same command with --resume to continue") from None
         return self.metrics
 
-    def _prepare_dir(self) -> None:
+    def _check_dir(self) -> None:
+        """Refuse a run directory this run may not use, before any work."""
         recipe_file = self.dir / RECIPE_FILE
         if self.resume:
             if not recipe_file.is_file():
@@ -120,9 +136,14 @@ class _Run:
             if not self.force:
                 raise ConfigError(f"{self.dir} holds an earlier run; add --resume to continue "
                                   "it, or --force to start it over")
+        atomic.check_writable(self.dir, ConfigError)
+
+    def _create_dir(self) -> None:
+        """Start the run directory: once the task and the starting model are known good."""
+        if self.dir.exists() and any(self.dir.iterdir()):  # an earlier run, with --force
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(recipe_file, self.recipe.to_yaml())
+        atomic.write_text(self.dir / RECIPE_FILE, self.recipe.to_yaml())
 
     def _start(self, env: RunEnv) -> nn.Module:
         """Stage 0: the model the recipe starts from, fitted to the task."""
@@ -134,6 +155,7 @@ class _Run:
             model = self._load(folder)
             self._note_step(folder)
             return model
+        atomic.kill_point("stage-0")
         start = time.perf_counter()
         if source.model is not None:
             loaded = load_source(source.model)
@@ -155,6 +177,8 @@ class _Run:
                              None, None)
         settings = self.recipe.measure
         measure = fits and (settings.every_stage or (self.teacher_stage == 0 and settings.teacher))
+        if not self.resume:
+            self._create_dir()
         self._save_stage(0, folder, model, env, record, step, measure)
         return model
 
@@ -169,6 +193,7 @@ class _Run:
                 self._use_student_tokenizer(env, self._reduced_tokenizer(folder))
             return model
         self.say(f"[{index}/{self.last}] {stage.name}: {tech.summary}")
+        atomic.kill_point(f"stage-{index}")
         if stage.technique == "distill":
             self._build_student(model, env, folder)
         model, outcome = execute_stage(model, stage, env, folder)
@@ -237,18 +262,21 @@ class _Run:
         record.model_dir = str((folder / "model").relative_to(self.dir))
         export_now = measure or index == self.last
         if export_now:
+            atomic.kill_point(f"export-{index}")
             config = stage.config if stage is not None and stage.technique == "export" else None
             assert config is None or isinstance(config, ExportConfig)
             artifact = export(model, folder / "artifact", env.task, config=config,
                               history=history_dicts(self.history))
             record.artifact = str(artifact.relative_to(self.dir))
         if measure:
+            atomic.kill_point(f"measure-{index}")
             record.measure, record.layers = self._measure(folder / "artifact", model, env)
             step.metrics = _step_metrics(record.measure)
             self._say_measure(index, record.measure)
         atomic.write_text(folder / "history.json",
                           json.dumps(history_dicts(self.history), indent=1) + "\n")
         self._record(record)
+        atomic.kill_point(f"done-{index}")
         atomic.write_text(folder / DONE_FILE, json.dumps({"index": index}) + "\n")
 
     def _save_model(self, model: nn.Module, target: Path, env: RunEnv) -> None:
@@ -307,6 +335,7 @@ class _Run:
         return metrics
 
     def _finish(self) -> None:
+        atomic.kill_point("finish")
         final = self._stage_dir(self.last, self.recipe.stages[-1].name) / "artifact"
         target = self.dir / FINAL_ARTIFACT
         staging = self.dir / (FINAL_ARTIFACT + ".partial")

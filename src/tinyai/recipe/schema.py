@@ -225,7 +225,8 @@ def load_recipe(path: str | Path) -> Recipe:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"recipe {path} does not exist; give the path of a YAML recipe "
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"recipe {path} {what}; give the path of a YAML recipe file "
                           "(see recipes/ for examples)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -236,6 +237,9 @@ def load_recipe(path: str | Path) -> Recipe:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"recipe {path} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"recipe {path} is nested too deeply to read; a recipe is a few "
+                          "levels of mappings and lists") from None
     return parse_recipe(data, base=path.resolve().parent)
 
 
@@ -267,7 +271,7 @@ def parse_recipe(data: Any, base: Path | None = None) -> Recipe:
         task=task, teacher=teacher, stages=stages, student=student,
         targets=Targets.from_dict(data.get("targets") or {}, "targets"),
         measure=MeasureSettings.from_dict(data.get("measure") or {}, "measure"),
-        name=_string(data.get("name", ""), "name"), seed=_int(data.get("seed", 0), "seed"),
+        name=_string(data.get("name", ""), "name"), seed=_seed(data.get("seed", 0)),
     )
     check_recipe(recipe)
     return recipe
@@ -397,7 +401,9 @@ def _string(value: Any, where: str) -> str:
     return value
 
 
-def _int(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+def _seed(value: Any) -> int:
+    from tinyai.train import MAX_SEED
+
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"seed: expected a whole number in [0, {MAX_SEED}], got {value!r}")
     return value

@@ -58,17 +58,14 @@ class ImageInputs:
         self.size = (int(settings["width"]), int(settings["height"]))
 
     def load(self, path: str | Path) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
-        mode = "L" if self.normalization.channels == 1 else "RGB"
-        try:
-            with Image.open(path) as img:
-                img = img.convert(mode)
-                if img.size != self.size:
-                    img = img.resize(self.size, Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"{path} is not a readable image ({exc})") from None
+        from tinyai.data._files import open_image  # the training pipeline's image reader
+
+        img = open_image(path).convert("L" if self.normalization.channels == 1 else "RGB")
+        if img.size != self.size:
+            img = img.resize(self.size, Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
 
     def __call__(self, images: Any) -> dict[str, np.ndarray]:
         if isinstance(images, np.ndarray):

@@ -13,9 +13,7 @@ keeps its spec (`task.spec`), so an exported artifact records where its data cam
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +73,8 @@ class TaskSpec(Config):
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
         if self.image_size is not None and min(self.image_size) < 1:
             raise ValueError(f"image_size must be positive, got {self.image_size}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.holdout and len(self.data) > 1:
             raise ValueError("holdout splits a lone train split; with several splits given, "
                              "drop holdout")
@@ -159,7 +159,20 @@ def _user_task(spec: TaskSpec, tokenizer: Any) -> Any:
     task = custom_task(kind, data=data, **options)
     if spec.holdout:
         _hold_out(task, spec.holdout, spec.seed)
+    if kind != "text-regression":
+        _check_classes(task, data.get(task.train_split, ""))
     return task
+
+
+def _check_classes(task: Any, where: str) -> None:
+    """A classifier learns nothing from one class: refuse such training data up front."""
+    labels = task.dataset(task.train_split).labels
+    present = sorted({int(v) for v in np.asarray(labels).tolist()})
+    names = task.label_names or []
+    if len(names) < 2 or len(present) < 2:
+        only = names[present[0]] if present and present[0] < len(names) else "?"
+        raise DataError(f"{where} has examples of one class only ({only!r}); a classifier needs "
+                        "at least two: add examples of the other classes")
 
 
 def infer_kind(path: Path, label_column: str = "label") -> str:
@@ -182,12 +195,9 @@ def infer_kind(path: Path, label_column: str = "label") -> str:
 
 def _table_kind(path: Path, label_column: str) -> str:
     """Classification unless every label is a number and some are not whole numbers."""
-    from tinyai.data._files import read_text
+    from tinyai.data.user import read_table
 
-    text = read_text(path).lstrip("\ufeff")
-    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    rows = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    labels = [row.get(label_column) or "" for _, row in zip(range(2000), rows, strict=False)]
+    labels = [row.get(label_column) or "" for row in read_table(path)[1][:2000]]
     try:
         values = [float(v) for v in labels]
     except ValueError:
