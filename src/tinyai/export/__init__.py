@@ -55,6 +55,7 @@ def export(
     history: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
     force: bool = False,
+    seeds: dict[str, int] | None = None,
 ) -> Path:
     """Write the artifact for `model` on `task` (a Task or task name) to `out_dir`; returns it.
 
@@ -64,6 +65,11 @@ def export(
     replaced only when it is a sealed tinyai artifact holding nothing its manifest does not
     list; `force=True` also replaces an artifact with extra files in it. Any other non-empty
     folder is refused, whatever `force` says.
+
+    The same model exported on the same machine gives the same bytes: the manifest holds no
+    clock readings (a history step's `time`, `seconds` and latencies are dropped; they belong
+    in a run's metrics.json), and records under `reproducibility` the `seeds` the caller
+    used, torch's thread count and the versions of the packages that made it.
     """
     config = config or ExportConfig()
     task = _resolve_task(task)
@@ -72,12 +78,43 @@ def export(
     atomic.check_replaceable(out, unknown_files, force, ArtifactError)
     staging = atomic.staging_dir(out)
     try:
-        write_artifact(model, staging, task, config, history or [], metrics or {})
+        write_artifact(model, staging, task, config, [_without_clock(s) for s in history or []],
+                       metrics or {}, reproducibility(seeds or {}))
         atomic.replace_dir(staging, out, unknown_files, force, ArtifactError)
     finally:
         if os.path.lexists(staging):  # a failed export's half-written folder
             atomic.remove_tree(staging)
     return out
+
+
+_CLOCK_KEYS = ("time", "seconds")
+VERSIONED = ("tinyai", "torch", "onnx", "onnxruntime", "onnxscript", "numpy", "transformers",
+             "tokenizers")
+
+
+def _without_clock(step: dict[str, Any]) -> dict[str, Any]:
+    """A history step without wall-clock values, which differ on every run."""
+    out = {k: v for k, v in step.items() if k not in _CLOCK_KEYS}
+    if isinstance(out.get("metrics"), dict):
+        out["metrics"] = {k: v for k, v in out["metrics"].items() if not k.endswith("_ms")}
+    return out
+
+
+def reproducibility(seeds: dict[str, int]) -> dict[str, Any]:
+    """What the same bytes need besides the model: its seeds, threads and package versions."""
+    import platform
+    from importlib import metadata
+
+    import torch
+
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"seeds": dict(seeds), "torch_threads": torch.get_num_threads(),
+            "versions": versions}
 
 
 def _resolve_task(task: Any) -> Any:

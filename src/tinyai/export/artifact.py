@@ -18,6 +18,7 @@ def write_artifact(
     config: ExportConfig,
     history: list[dict[str, Any]],
     metrics: dict[str, Any],
+    reproducibility: dict[str, Any] | None = None,
 ) -> None:
     """Fill the empty directory `out` with the artifact for `model` on `task`."""
     import onnx
@@ -73,6 +74,7 @@ def write_artifact(
         "packed_weights": packed,
         "history": list(history),
         "metrics": dict(metrics),
+        "reproducibility": reproducibility or {},
     }
     if "pte" in config.formats:
         from tinyai.export.pte import write_pte

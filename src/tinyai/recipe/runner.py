@@ -37,8 +37,9 @@ from tinyai.recipe.records import (
     TargetResult,
     TaskInfo,
 )
-from tinyai.recipe.schema import Recipe, Stage
+from tinyai.recipe.schema import RUNNER_TRAIN_KEYS, Recipe, Stage
 from tinyai.recipe.stages import RunEnv, execute_stage
+from tinyai.train import TrainConfig
 
 RECIPE_FILE = "recipe.yaml"
 STAGES_DIR = "stages"
@@ -197,10 +198,11 @@ class _Run:
         if stage.technique == "distill":
             self._build_student(model, env, folder)
         model, outcome = execute_stage(model, stage, env, folder)
-        step = Step(stage.technique, tech.kind, outcome.config.to_dict(),
+        applied = _as_recorded(outcome.config)
+        step = Step(stage.technique, tech.kind, applied,
                     seconds=round(outcome.seconds, 3))
         record = StageRecord(index, stage.name, stage.technique, tech.kind,
-                             outcome.config.to_dict(), round(outcome.seconds, 3), None, None,
+                             applied, round(outcome.seconds, 3), None, None,
                              train_losses=[round(x, 6) for x in outcome.losses])
         if outcome.sensitivity is not None:
             record.sensitivity = outcome.sensitivity.to_record()
@@ -266,7 +268,7 @@ class _Run:
             config = stage.config if stage is not None and stage.technique == "export" else None
             assert config is None or isinstance(config, ExportConfig)
             artifact = export(model, folder / "artifact", env.task, config=config,
-                              history=history_dicts(self.history))
+                              history=history_dicts(self.history), seeds=run_seeds(self.recipe))
             record.artifact = str(artifact.relative_to(self.dir))
         if measure:
             atomic.kill_point(f"measure-{index}")
@@ -415,6 +417,28 @@ def _first_difference(a: Any, b: Any, path: str) -> str | None:
                 return found
         return None
     return None if a == b else path
+
+
+def _as_recorded(config: Any) -> dict[str, Any]:
+    """A stage's applied config as history and metrics.json keep it: without the runner's
+    checkpoint bookkeeping (the run directory's path, resume or not), which says nothing
+    about the model and would make a resumed or relocated run record something else."""
+    train = getattr(config, "train", None)
+    if isinstance(train, TrainConfig):
+        defaults = TrainConfig()
+        config = config.replace(train=train.replace(
+            **{k: getattr(defaults, k) for k in RUNNER_TRAIN_KEYS}))
+    return config.to_dict()
+
+
+def run_seeds(recipe: Recipe) -> dict[str, int]:
+    """Every seed a run uses: the recipe's (initial weights, calibration sample), the task's
+    (held-out split) and each training stage's (shuffling, dropout)."""
+    seeds = {"recipe": recipe.seed, "task": recipe.task.seed}
+    for i, stage in enumerate(recipe.stages):
+        if stage.settings.train is not None:
+            seeds[f"stages[{i}].train"] = stage.settings.train.seed
+    return seeds
 
 
 def _task_info(task: Any) -> TaskInfo:

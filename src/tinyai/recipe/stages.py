@@ -58,7 +58,7 @@ def execute_stage(model: nn.Module, stage: Stage, env: RunEnv, stage_dir: Path) 
         nn.Module, StageOutcome]:
     tech = registry.get(stage.technique)
     start = time.perf_counter()
-    losses: list[float] = []
+    losses = LossLog(stage_dir / LOSSES_FILE, env.resume)
     config = _with_runner_training(stage.config, stage_dir, env.resume)
     trained = [False]
     ctx = _context(model, stage, tech.needs, env, stage_dir, losses, trained)
@@ -74,9 +74,40 @@ def execute_stage(model: nn.Module, stage: Stage, env: RunEnv, stage_dir: Path) 
         if ctx.train is not None and not trained[0]:
             ctx.train(model)  # fine-tune after the technique (e.g. recover from pruning)
     applied = ctx.report.get("resolved_config", config)
-    outcome = StageOutcome(applied, time.perf_counter() - start, losses,
+    outcome = StageOutcome(applied, time.perf_counter() - start, losses.values(),
                            ctx.report.get("sensitivity"))
     return model, outcome
+
+
+LOSSES_FILE = "losses.txt"
+
+
+class LossLog:
+    """Each optimizer step's loss, in a file beside the stage's checkpoints: a resumed
+    training reports the steps after its checkpoint, and the file holds those before, so
+    an interrupted stage records the same losses as an uninterrupted one. A step reported
+    again (recomputed after a resume) replaces the earlier value."""
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path, self.losses = path, dict[int, float]()
+        if resume and path.is_file():
+            for line in path.read_text().splitlines():
+                step, _, loss = line.partition(" ")
+                if step.isdigit() and loss:  # a line cut short by a kill is skipped
+                    self.losses[int(step)] = float(loss)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+
+    def __call__(self, step: int, loss: float) -> None:
+        if step <= next(reversed(self.losses), 0):  # where a resumed training starts again
+            self.losses = {s: v for s, v in self.losses.items() if s < step}
+        self.losses[step] = loss
+        with self.path.open("a") as fh:
+            fh.write(f"{step} {loss!r}\n")
+
+    def values(self) -> list[float]:
+        return [self.losses[s] for s in sorted(self.losses)]
 
 
 def _has_train(config: Config) -> bool:
@@ -97,9 +128,9 @@ def _with_runner_training(config: Config, stage_dir: Path, resume: bool) -> Conf
 
 
 def _context(model: nn.Module, stage: Stage, needs: registry.Needs, env: RunEnv,
-             stage_dir: Path, losses: list[float], trained: list[bool]) -> registry.StageContext:
+             stage_dir: Path, losses: LossLog, trained: list[bool]) -> registry.StageContext:
     task = env.task
-    record = TrainHooks(after_step=lambda step, loss: losses.append(loss))
+    record = TrainHooks(after_step=losses)
     ctx = registry.StageContext(task=task, teacher=env.teacher, workdir=stage_dir,
                                 student=env.student, tokenizer=env.student_tokenizer,
                                 hooks=record)
