@@ -7,7 +7,9 @@
   (tinyai.runtime.codecs.sparse), and `stats.stored_bytes` reports the real bytes.
 - `plan(model, StructuredPruning(...), example_inputs)`: dry run table; `apply_plan`
   replays it; `prune_` does both. The result is an ordinary smaller nn.Module.
-- `lottery_ticket`, `sensitivity` / `allocate_sparsity`, `save_pruned` / `load_pruned`.
+- `lottery_ticket`, `sensitivity` / `allocate_sparsity`.
+- Saved with `tinyai.save_model` like any model: plans and held masks are recorded in the
+  model directory (`tinyai.prune.serialize`), sparse weights stored packed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tinyai.prune.lottery import LotteryResult, lottery_ticket
 from tinyai.prune.masks import apply_masks, copy_model, make_permanent, masks, sparsity
 from tinyai.prune.plan import PruningPlan, apply_plan
 from tinyai.prune.sensitivity import SensitivityTable, allocate_sparsity, sensitivity
-from tinyai.prune.serialize import PLAN_ATTR, load_pruned, pruning_plans, save_pruned
+from tinyai.prune.serialize import load_pruned, pruning_plans, remember_plan, save_pruned
 from tinyai.prune.stage import run_stage
 from tinyai.prune.structured import LossFn, plan
 from tinyai.prune.unstructured import GradualPruner, magnitude_masks, prune_magnitude_
@@ -66,7 +68,7 @@ def prune_(
     MagnitudePruning: masks are held (fine-tune, then `make_permanent`); for the gradual
     schedule use `GradualPruner(model, config).step(step)` in your loop instead.
     StructuredPruning: needs `example_inputs` (a dict of named tensors) to trace the model;
-    the applied plan is remembered on the model so `save_pruned` can store it.
+    the applied plan is remembered on the model so `tinyai.save_model` stores it.
     """
     if isinstance(config, MagnitudePruning):
         if config.schedule is not None:
@@ -83,17 +85,11 @@ def prune_(
             )
         the_plan = plan(model, config, example_inputs, loss_fn)
         apply_plan(model, the_plan)
-        _remember(model, the_plan)
+        remember_plan(model, the_plan)
         return model
     raise ConfigError(
         f"prune_ takes MagnitudePruning or StructuredPruning, got {type(config).__name__}"
     )
-
-
-def _remember(model: nn.Module, the_plan: PruningPlan) -> None:
-    plans = list(getattr(model, PLAN_ATTR, []))
-    plans.append(the_plan.to_dict())
-    object.__setattr__(model, PLAN_ATTR, plans)
 
 
 registry.register(
