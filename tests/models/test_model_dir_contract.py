@@ -70,6 +70,16 @@ def test_a_tokenizer_larger_than_the_embedding_is_refused(student, tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_no_tokenizer_sneaks_in_from_where_the_encoder_was_first_loaded(student, tmp_path):
+    model, _ = student
+    save_model(model, tmp_path / "a")  # no tokenizer given, none guessed that fits
+    assert not (tmp_path / "a" / "tokenizer.json").exists()
+    loaded = load_model(tmp_path / "a")
+    loaded.encoder.config._name_or_path = str(resolve("minilm-l6"))  # as a fresh student's
+    save_model(loaded, tmp_path / "b")
+    assert not (tmp_path / "b" / "tokenizer.json").exists()
+
+
 def test_history_is_written_read_and_carried_through_load_and_save(tmp_path):
     steps = [Step("build", "model", source="fashion-cnn"), Step("int8-static", "quantize")]
     save_model(_cnn(), tmp_path / "a", history=steps)
@@ -131,14 +141,6 @@ def test_tied_tensors_are_stored_once_and_come_back_tied(tmp_path):
         assert sorted(f.keys()) == ["a", "c"]
     state = read_weights(tmp_path / "w.safetensors")
     assert list(state) == ["a", "b", "c"] and torch.equal(state["b"], shared)
-
-
-def test_a_half_precision_model_stays_half(tmp_path):
-    model = _cnn().half()
-    loaded = load_model(save_model(model, tmp_path / "m"))
-    for key, value in model.state_dict().items():
-        got = loaded.state_dict()[key]
-        assert got.dtype == value.dtype and torch.equal(got, value)
 
 
 def _edit_structure(path: Path, change) -> None:

@@ -33,42 +33,46 @@ def remember(model: nn.Module, path: Path) -> None:
 
 
 def write_tokenizer(model: nn.Module, out: Path, tokenizer: Any) -> None:
-    """Store `tokenizer` (an object or a directory), else the one `model` came with."""
+    """Store `tokenizer` (an object or a directory), else the one `model` came with.
+
+    A tokenizer with more tokens than the model's embedding has rows is refused; one that
+    is only guessed (the directory the encoder was first loaded from) is then left out.
+    """
+    remembered = getattr(model, TOKENIZER_ATTR, None)
+    guessed = tokenizer is None and remembered is None
     if tokenizer is None:
-        tokenizer = _remembered_tokenizer(model)
+        tokenizer = _origin_tokenizer(model) if remembered is None else remembered or None
     if tokenizer is None:
         return
     if isinstance(tokenizer, str | os.PathLike):
         tokenizer = hf.load_tokenizer(tokenizer)
-    _check_vocabulary(model, tokenizer)
+    rows = _embedding_rows(model)
+    if rows is not None and len(tokenizer) > rows:
+        if guessed:
+            return  # e.g. a reduced-vocabulary student built from MiniLM, saved without one
+        raise ModelError(
+            f"the tokenizer has {len(tokenizer):,} tokens but the model's embedding only "
+            f"{rows:,} rows; pass the tokenizer the model was trained with (tokenizer=...)"
+        )
     tokenizer.save_pretrained(str(out))
 
 
-def _remembered_tokenizer(model: nn.Module) -> str | None:
-    source = getattr(model, TOKENIZER_ATTR, None)
-    if source is not None:
-        return source or None
-    # Heads built from a local directory (load_model("minilm-l6")) carry its tokenizer along.
+def _origin_tokenizer(model: nn.Module) -> str | None:
+    """The directory a head's encoder was loaded from (load_model("minilm-l6")), if it has a
+    tokenizer."""
     encoder = getattr(model, "encoder", None)
     origin = getattr(getattr(encoder, "config", None), "_name_or_path", "") or ""
     return origin if origin and Path(origin).is_dir() and hf.has_tokenizer(Path(origin)) else None
 
 
-def _check_vocabulary(model: nn.Module, tokenizer: Any) -> None:
-    """A token id the embedding has no row for fails only later, deep inside a forward."""
-    encoder = getattr(model, "encoder", None)
-    get = getattr(encoder, "get_input_embeddings", None)
+def _embedding_rows(model: nn.Module) -> int | None:
+    """Rows of a text model's input embedding: a token id past them fails deep in a forward."""
+    get = getattr(getattr(model, "encoder", None), "get_input_embeddings", None)
     embedding = get() if callable(get) else None
-    if embedding is None:
-        return
     rows = getattr(embedding, "num_embeddings", None)
     if rows is None:  # a factorized embedding: ids index its rows table
         rows = getattr(getattr(embedding, "rows", None), "num_embeddings", None)
-    if rows is not None and len(tokenizer) > rows:
-        raise ModelError(
-            f"the tokenizer has {len(tokenizer):,} tokens but the model's embedding only "
-            f"{rows:,} rows; pass the tokenizer the model was trained with (tokenizer=...)"
-        )
+    return rows
 
 
 def write_history(model: nn.Module, out: Path, history: list[Any] | None) -> None:
