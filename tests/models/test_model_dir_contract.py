@@ -107,18 +107,26 @@ def test_is_model_dir_means_exactly_what_save_model_wrote(tmp_path):
     assert not is_model_dir(tmp_path) and not is_model_dir(tmp_path / "missing")
 
 
-def test_save_replaces_a_model_dir_but_nothing_else(tmp_path):
-    save_model(_cnn(), tmp_path / "m")
+def test_save_replaces_a_model_dir_but_nothing_tinyai_did_not_write(tmp_path):
+    save_model(_cnn(), tmp_path / "m", history=[Step("build", "model")])
     torch.manual_seed(1)
     other = FashionCNN(FashionCNNConfig(channels=(6, 8))).eval()
     save_model(other, tmp_path / "m")
     assert load_model(tmp_path / "m").config.channels == (6, 8)
+    assert not (tmp_path / "m" / "history.json").exists()  # nothing left of the old model
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging left behind
+    # Another folder gets the model's files added beside its own, never over them.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
-    with pytest.raises(ModelError, match="not a tinyai model directory"):
-        save_model(other, tmp_path / "mine")
+    save_model(other, tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+    assert load_model(tmp_path / "mine").config.channels == (6, 8)
+    assert not is_model_dir(tmp_path / "mine")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="not a tinyai model directory and already holds"):
+        save_model(other, tmp_path / "theirs")
+    assert sorted(p.name for p in (tmp_path / "theirs").iterdir()) == ["config.json"]
 
 
 def test_an_unconverted_quantization_is_refused_at_save(tmp_path):

@@ -69,8 +69,11 @@ def save_model(
     tokenizer: Any = None,
     history: list[Any] | None = None,
 ) -> Path:
-    """Write `model` to `out_dir` (new, empty, or a model directory, which is replaced).
+    """Write `model` to `out_dir`; returns it.
 
+    `out_dir` may be new or empty, or a model directory, which is replaced as a whole once
+    the new one is complete. Into any other directory the model's files are added, provided
+    none of them exists there yet: nothing tinyai did not write is ever replaced.
     `tokenizer` (object or directory) is stored with text models; without one, the tokenizer
     the model was loaded with is kept. `history` (`tinyai.history.Step` list) is written to
     history.json; without it, the history the model was loaded with is kept.
@@ -81,13 +84,14 @@ def save_model(
             f"{type(model).__name__}; wrap a HF encoder in TextClassifier or SentenceEncoder"
         )
     out = Path(out_dir)
-    _check_destination(out)
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out} is a file; choose a directory to save the model in")
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         _write(model, staging, tokenizer, history)
-        _swap_into_place(staging, out)
+        _place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
@@ -157,20 +161,21 @@ def _check_rebuilds(
         )
 
 
-def _check_destination(out: Path) -> None:
-    if out.exists() and not (
-        out.is_dir() and (not any(out.iterdir()) or is_model_dir(out))
-    ):
-        raise ModelError(
-            f"{out} exists and is not a tinyai model directory; choose a new or empty directory"
-        )
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Move the finished directory to `out`, replacing the previous one only at the end."""
+def _place(staging: Path, out: Path) -> None:
+    """Move the finished directory to `out` (see `save_model` for what `out` may hold)."""
+    if out.exists() and any(out.iterdir()) and not is_model_dir(out):
+        clash = sorted(p.name for p in staging.iterdir() if (out / p.name).exists())
+        if clash:
+            raise ModelError(
+                f"{out} is not a tinyai model directory and already holds {clash[0]}; "
+                "choose a new or empty directory"
+            )
+        for entry in staging.iterdir():
+            entry.rename(out / entry.name)
+        return
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
-        out.rename(old)
+        out.rename(old)  # the previous model stays whole until the new one is in place
     staging.rename(out)
     shutil.rmtree(old, ignore_errors=True)
 

@@ -7,11 +7,15 @@ by `load_model`, in the order the records were written). Records are plain JSON;
 whose type is not registered is refused, so nothing but allow-listed code ever runs on load.
 
 Replay happens in three phases (`RecordType.phase`), because each phase needs the one
-before: `BASE` records slice the base architecture (structured-pruning plans, whose indices
-refer to the unpruned widths); then layers are fitted to the stored shapes
-(`tinyai.models.fit`: widths no record names, factorized embeddings); then `LAYERS` records
-swap in layers rebuilt from metadata (quantized layers); then `HOLDS` records put held state
-on top (pruning masks kept through training).
+before: `BASE` records reshape the base architecture (factorized embeddings; structured-
+pruning plans, whose indices refer to the unpruned widths); then layers are fitted to the
+stored shapes (`tinyai.models.fit`: widths no record names); then `LAYERS` records swap in
+layers rebuilt from metadata (quantized layers) or take out absent ones; then `HOLDS` records
+put held state on top (pruning masks kept through training).
+
+Two record types belong to the model layer itself and are registered here:
+``factorized-embeddings`` (ALBERT-style word embeddings of distilled students) and
+``absent-modules`` (a Hugging Face layer left out, such as a pooler).
 """
 
 from __future__ import annotations
