@@ -106,8 +106,12 @@ def _write(model: nn.Module, out: Path, tokenizer: Any, history: list[Any] | Non
     carried.write_tokenizer(model, out, tokenizer)
     carried.write_history(model, out, history)
     state = model.state_dict()
-    found += _absent_modules(model, _rebuild(out, found, state))
-    _check_rebuilds(model, out, found, state)
+    rebuilt = _rebuild(out, found, state)
+    absent = _absent_modules(model, rebuilt)
+    if absent:
+        found += absent
+        rebuilt = _rebuild(out, found, state)
+    _check_rebuilds(model, rebuilt, state)
     write_weights(state, out / WEIGHTS)
     files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
     records.write_structure(out, found, files)
@@ -145,13 +149,12 @@ def _absent_modules(model: nn.Module, rebuilt: nn.Module) -> list[records.Record
 
 
 def _check_rebuilds(
-    model: nn.Module, out: Path, found: list[records.Record], state: dict[str, torch.Tensor]
+    model: nn.Module, rebuilt: nn.Module, state: dict[str, torch.Tensor]
 ) -> None:
     """Refuse to write what `load_model` could not rebuild (a prepared-but-not-converted
     quantization, a module type no record describes)."""
-    rebuilt = _rebuild(out, found, state).state_dict()
     want = {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
-    got = {k: (tuple(v.shape), v.dtype) for k, v in rebuilt.items()}
+    got = {k: (tuple(v.shape), v.dtype) for k, v in rebuilt.state_dict().items()}
     if want != got:
         wrong = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
         raise ModelError(
