@@ -45,11 +45,9 @@ def init(
     force: bool = verbs.FORCE,
 ) -> None:
     """Build ARCH for TASK with fresh weights and save it to OUT."""
-    import json
     import tempfile
 
-    from tinyai import atomic
-    from tinyai.history import HISTORY_FILE, Step, history_dicts
+    from tinyai.history import Step
     from tinyai.models import save_model
     from tinyai.recipe.models import build_architecture
     from tinyai.tasks.spec import TaskSpec, build_task
@@ -59,9 +57,7 @@ def init(
     model = build_architecture(arch, _fields(config or []), build_task(spec), seed, "arch")
     step = Step("build", "model", model.config.to_dict(), source=arch)  # type: ignore[union-attr]
     with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, Path(tmp) / "model")
-        atomic.write_text(Path(tmp) / "model" / HISTORY_FILE,
-                          json.dumps(history_dicts([step]), indent=1) + "\n")
+        save_model(model, Path(tmp) / "model", history=[step])
         verbs.place(Path(tmp) / "model", out, "model", force)
     params = sum(p.numel() for p in model.parameters())
     typer.echo(f"wrote a new {arch} ({params:,} parameters, untrained) to {out}; train it with "

@@ -30,10 +30,8 @@ def write_artifact(
     model = _bake_pruning_masks(model)
 
     inputs = _on_model_device(task.example_inputs(batch_size=2), model)
-    proto, exporter = onnx_export.to_onnx(model, inputs, task.output_name, task.kind, config)
-    passes = extensions.passes_for(model)
-    for graph_pass in passes:
-        proto = graph_pass(proto, model)
+    graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config)
+    proto = graph.proto
     onnx.checker.check_model(proto, full_check=True)
     if not config.keep_debug_info:
         # After the checker, which infers shapes with the annotations in place; the parity
@@ -61,11 +59,11 @@ def write_artifact(
         "task_spec": _task_spec(task),
         "model": {
             "file": MODEL_NAME,
-            "exporter": exporter,
+            "exporter": graph.exporter,
             "opset": max(
                 (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=None
             ),
-            "graph_passes": [getattr(p, "__qualname__", repr(p)) for p in passes],
+            "graph_passes": graph.passes,
             "torch_class": f"{type(model).__module__}.{type(model).__qualname__}",
             "torch_modules": _module_summary(model),
             "export_config": config.to_dict(),
@@ -82,7 +80,7 @@ def write_artifact(
         manifest["other_formats"] = {"pte": write_pte(model, inputs, out, check)}
     if config.verify:
         manifest["export_check"] = verify.check_parity(
-            model, out, manifest, task, config, bool(passes)
+            model, out, manifest, task, config, bool(graph.passes)
         )
     write_manifest(out, manifest)
 

@@ -256,7 +256,7 @@ class _Run:
             else env.student_tokenizer
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        _save(model, staging, tokenizer, history_dicts(self.history))
+        _save(model, staging, tokenizer, self.history)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
 
@@ -328,15 +328,10 @@ class _Run:
         return self.resume and (folder / DONE_FILE).is_file() and (folder / "model").is_dir()
 
 
-def _save(model: nn.Module, folder: Path, tokenizer: Any, history: list[dict[str, Any]]) -> None:
+def _save(model: nn.Module, folder: Path, tokenizer: Any, history: list[Step]) -> None:
     from tinyai.models import save_model
-    from tinyai.prune import masks, pruning_plans, save_pruned
 
-    if masks(model) or pruning_plans(model):
-        save_pruned(model, folder, tokenizer=tokenizer)
-    else:
-        save_model(model, folder, tokenizer=tokenizer)
-    atomic.write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
+    save_model(model, folder, tokenizer=tokenizer, history=history)
 
 
 def _source_tokenizer(recipe: Recipe) -> str | None:
