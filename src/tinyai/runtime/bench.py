@@ -132,6 +132,7 @@ def _summary(times_ms: list[float]) -> dict[str, float]:
         "p90": round(float(np.percentile(t, 90)), 4),
         "mean": round(float(t.mean()), 4),
         "min": round(float(t.min()), 4),
+        "runs": len(times_ms),
     }
 
 
