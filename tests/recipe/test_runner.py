@@ -34,7 +34,7 @@ def fashion_recipe(**changes: Any) -> dict[str, Any]:
         "version": 1,
         "name": "fashion-tiny",
         "task": {"name": "fashion-mnist", "limit": {"train": 1024, "test": 300}},
-        "teacher": {"arch": "fashion-cnn", "config": {"channels": [8, 16], "dropout": 0.0}},
+        "teacher": {"arch": "lenet5", "config": {"channels": [8, 16], "hidden": 32}},
         "stages": [
             {"finetune": {}, "train": {"steps": 40, "lr": 3e-3, "batch_size": 64}},
             {"structured-pruning": {"ratio": 0.5, "targets": ["channels"]},
@@ -64,7 +64,7 @@ def test_compress_an_image_task_measures_every_stage_on_its_artifact(tmp_path: P
     teacher, final = metrics.teacher(), metrics.final()
     assert teacher is not None and final is not None
     assert teacher.measure is not None and final.measure is not None
-    assert teacher.measure.metric > 0.5  # it learned something in 40 steps
+    assert teacher.measure.metric > 0.6  # it learned something in 40 steps
     assert final.measure.params < teacher.measure.params  # channels were removed
     assert final.measure.nonzero_params < 0.6 * final.measure.params  # and half zeroed
     # The figures are the artifact's: its metric as evaluate() finds it, its bytes on disk.
@@ -132,7 +132,9 @@ def test_resume_after_a_kill_inside_training_ends_where_an_uninterrupted_run_doe
     assert [s.measure.metric for s in a.stages[1:]] == [s.measure.metric for s in b.stages[1:]]
     model_a = (straight / "stages/02-magnitude-pruning/model/model.safetensors").read_bytes()
     model_b = (killed / "stages/02-magnitude-pruning/model/model.safetensors").read_bytes()
-    assert model_a == model_b  # the same weights, bit for bit
+    assert model_a == model_b  # the same weights, bit for bit (and the same file)
+    onnx_a = (straight / "artifact" / "model.onnx").read_bytes()
+    assert onnx_a == (killed / "artifact" / "model.onnx").read_bytes()
 
 
 def test_resume_refuses_a_changed_recipe(tmp_path: Path) -> None:
@@ -266,7 +268,7 @@ def test_the_cli_and_a_recipe_resolve_to_the_same_config(tmp_path: Path) -> None
          "--limit", "256", "--eval-limit", "64", "--no-bench"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "measured on the exported artifact" in proc.stdout
+    assert "measured on the exported" in proc.stdout
     from_cli = read_history(out)[-1].config
     recipe = parse_recipe({"version": 1, "task": "fashion-mnist", "teacher": "x",
                            "stages": [{"finetune": {"freeze_layers": 0},
