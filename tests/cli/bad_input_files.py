@@ -158,11 +158,19 @@ def _damaged_models(root: Path, cnn: Path, files: dict[str, str]) -> None:
     d = _copy(cnn, root / "config-wrong-type")
     config = json.loads((d / "config.json").read_text())
     (d / "config.json").write_text(json.dumps({**config, "channels": "many"}))
-    d = _copy(cnn, root / "pruning-no-plans")
-    (d / "pruning.json").write_text(json.dumps({"format_version": 1, "packed": {}}))
+    structure = json.loads((cnn / "structure.json").read_text())
+    d = _copy(cnn, root / "structure-not-json")
+    (d / "structure.json").write_text("[1, 2")
+    d = _copy(cnn, root / "structure-no-records")
+    (d / "structure.json").write_text(json.dumps({k: v for k, v in structure.items()
+                                                  if k != "records"}))
+    d = _copy(cnn, root / "structure-unknown-record")
+    (d / "structure.json").write_text(json.dumps({**structure, "records": [
+        {"type": "os.system", "command": "touch /tmp/pwned"}]}))
     (root / "empty-dir").mkdir()
     for name in ("truncated", "empty-weights", "pickled-weights", "no-weights",
-                 "config-not-json", "config-wrong-type", "pruning-no-plans", "empty-dir"):
+                 "config-not-json", "config-wrong-type", "structure-not-json",
+                 "structure-no-records", "structure-unknown-record", "empty-dir"):
         files[f"model_{name.replace('-', '_')}"] = str(root / name)
 
 
