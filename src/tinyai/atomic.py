@@ -271,7 +271,7 @@ def kill_point(phase: str) -> None:
 
     "PHASE#N" waits for the N-th time the phase is reached; "PHASE+SECONDS" kills that many
     seconds after it, wherever the work is then (a training step, a calibration batch, an
-    ONNX export, a measurement).
+    ONNX export, a measurement). $TINYAI_TEST_KILL_SIGNAL=INT sends Ctrl-C's SIGINT instead.
     """
     wanted = os.environ.get(_KILL_ENV, "")
     if not wanted:
@@ -283,9 +283,11 @@ def kill_point(phase: str) -> None:
     _REACHED[phase] = _REACHED.get(phase, 0) + 1
     if nth and _REACHED[phase] != int(nth):
         return
+    sig = getattr(signal, "SIG" + os.environ.get("TINYAI_TEST_KILL_SIGNAL", "KILL"))
     if not delay:
-        os.kill(os.getpid(), signal.SIGKILL)
-    timer = threading.Timer(float(delay), os.kill, (os.getpid(), signal.SIGKILL))
+        os.kill(os.getpid(), sig)
+        return
+    timer = threading.Timer(float(delay), os.kill, (os.getpid(), sig))
     timer.daemon = True
     timer.start()
 
