@@ -12,6 +12,8 @@ from tinyai.errors import DataError
 from tinyai.runtime import preprocess
 
 CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-classification")
+TEXT_KINDS = ("text-classification", "text-regression", "sentence-embedding")
+ARRAY_KINDS = ("image-classification", "audio-classification")  # also take an array batch
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -45,6 +47,7 @@ class Predictor:
     # -- low level ------------------------------------------------------------------------
     def preprocess(self, raw: Any) -> dict[str, np.ndarray]:
         """Raw inputs -> the model's named input arrays."""
+        raw = self._batch(raw)
         if self.kind == "char-lm":
             ids = [self.inputs.encode(text) for text in raw]
             if len({len(i) for i in ids}) != 1:
@@ -54,8 +57,27 @@ class Predictor:
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The model's output for already-preprocessed inputs."""
-        feed = {name: inputs[name] for name in self.input_names}
-        return self.session.run([self.output_name], feed)[0]
+        try:
+            feed = {name: inputs[name] for name in self.input_names}
+            return self.session.run([self.output_name], feed)[0]
+        except Exception as exc:  # onnxruntime's own exception types: inputs it cannot run
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"the model cannot run on these inputs ({first})") from None
+
+    def _batch(self, raw: Any) -> Any:
+        """`raw` as a non-empty list of inputs (or an array batch of images or clips)."""
+        if isinstance(raw, str | Path) or (isinstance(raw, tuple) and self.kind in TEXT_KINDS):
+            raw = [raw]
+        elif isinstance(raw, np.ndarray) and self.kind in ARRAY_KINDS:
+            return raw
+        if not isinstance(raw, list | tuple):
+            shown = f"an array of {raw.dtype}" if isinstance(raw, np.ndarray) else \
+                f"a {type(raw).__name__}"
+            raise DataError(f"predict takes a list of inputs for a {self.kind} model, not "
+                            f"{shown}")
+        if not raw:
+            raise DataError("nothing to predict: give at least one input")
+        return list(raw)
 
     def outputs(self, raw: Any) -> np.ndarray:
         return self.run(self.preprocess(raw))
@@ -63,8 +85,7 @@ class Predictor:
     # -- high level -----------------------------------------------------------------------
     def predict(self, raw: Any, **options: Any) -> list[dict[str, Any]]:
         """One result dict per input: label + score (+ scores), score, embedding or completion."""
-        if isinstance(raw, str | Path | tuple):
-            raw = [raw]
+        raw = self._batch(raw)
         if self.kind == "char-lm":
             return [{"prompt": p, "completion": self.complete(p, **options)} for p in raw]
         out = self.outputs(raw)
@@ -99,8 +120,8 @@ class Predictor:
         self, prompt: str, max_new_chars: int = 200, temperature: float = 0.0, seed: int = 0
     ) -> str:
         """Continue `prompt` one character at a time (greedy when temperature is 0)."""
-        if not prompt:
-            raise DataError("give the character model a non-empty prompt to continue")
+        if not isinstance(prompt, str) or not prompt:
+            raise DataError("give the character model a non-empty prompt string to continue")
         rng = np.random.default_rng(seed)
         ids = list(self.inputs.encode(prompt))
         context = int(self.inputs.seq_len)

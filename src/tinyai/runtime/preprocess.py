@@ -40,14 +40,41 @@ class TextInputs:
         self.tokenizer.enable_padding(pad_id=int(settings.get("pad_token_id", 0)))
 
     def __call__(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
-        batch = [tuple(t) if isinstance(t, list | tuple) else t for t in texts]
-        if self.pair and not all(isinstance(t, tuple) and len(t) == 2 for t in batch):
-            raise DataError("this model scores sentence pairs; pass (first, second) pairs")
-        encodings = self.tokenizer.encode_batch(batch)
+        batch = [self._item(t) for t in texts]
+        try:
+            encodings = self.tokenizer.encode_batch(batch)
+        except Exception as exc:  # tokenizers raises bare exceptions
+            raise DataError(f"cannot tokenize the input ({_first_line(exc)})") from None
         return {
             "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
         }
+
+
+    def _item(self, text: Any) -> str | tuple[str, str]:
+        if self.pair:
+            if isinstance(text, list | tuple) and len(text) == 2:
+                return _unicode(text[0]), _unicode(text[1])
+            raise DataError("this model scores sentence pairs; pass (first, second) pairs of "
+                            f"strings, not {_kind(text)}")
+        return _unicode(text)
+
+
+def _unicode(text: Any) -> str:
+    if not isinstance(text, str):
+        raise DataError(f"this model reads text: pass strings, not {_kind(text)}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, which no tokenizer can read
+        raise DataError(f"the input text is not valid Unicode ({exc.reason} at character "
+                        f"{exc.start})") from None
+    return text
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of {value.dtype} {list(value.shape)}"
+    return f"a {type(value).__name__}"
 
 
 class ImageInputs:
@@ -69,9 +96,31 @@ class ImageInputs:
 
     def __call__(self, images: Any) -> dict[str, np.ndarray]:
         if isinstance(images, np.ndarray):
-            return {"pixel_values": to_pixel_values(images, self.normalization)}
-        arrays = [self.load(x) if isinstance(x, str | Path) else np.asarray(x) for x in images]
-        return {"pixel_values": to_pixel_values(np.stack(arrays), self.normalization)}
+            batch = images
+        else:
+            arrays = [self.load(x) if isinstance(x, str | Path) else self._array(x)
+                      for x in images]
+            if len({a.shape for a in arrays}) > 1:
+                raise DataError("the image arrays of one batch differ in shape "
+                                f"({sorted({a.shape for a in arrays})}); pass one size")
+            batch = np.stack(arrays)
+        if batch.dtype != np.uint8:
+            raise DataError(f"image arrays hold uint8 pixels, got {batch.dtype}")
+        try:
+            pixels = to_pixel_values(batch, self.normalization)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        (width, height), channels = self.size, self.normalization.channels
+        if len(pixels) == 0 or pixels.shape[1:] != (channels, height, width):
+            raise DataError(f"this model takes {width} x {height} images with {channels} "
+                            f"channel(s), got an array of {list(batch.shape)}; pass image files "
+                            "(resized for you) or arrays of that size")
+        return {"pixel_values": pixels}
+
+    def _array(self, value: Any) -> np.ndarray:
+        if not isinstance(value, np.ndarray):
+            raise DataError(f"an image is a file path or a uint8 array, not {_kind(value)}")
+        return value
 
 
 class AudioInputs:
@@ -86,8 +135,9 @@ class AudioInputs:
 
         try:
             data = Path(path).read_bytes()
-        except OSError as exc:
-            raise DataError(f"cannot read {path} ({exc.strerror})") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise DataError(f"cannot read {path!r} ({getattr(exc, 'strerror', None) or exc})") \
+                from None
         return decode_wav(data, str(path)).astype(np.float32) / np.float32(32768.0)
 
     def fit(self, wave: np.ndarray) -> np.ndarray:
@@ -97,14 +147,26 @@ class AudioInputs:
         return clip
 
     def __call__(self, clips: Any) -> dict[str, np.ndarray]:
-        if isinstance(clips, np.ndarray) and clips.ndim == 2:
-            waves = [np.asarray(c, dtype=np.float32) for c in clips]
-        else:
-            waves = [
-                self.load(c) if isinstance(c, str | Path) else np.asarray(c, np.float32)
-                for c in clips
-            ]
+        if isinstance(clips, np.ndarray):
+            if clips.ndim not in (1, 2):
+                raise DataError(f"waveforms are arrays of [samples] or [clips, samples], got "
+                                f"{_kind(clips)}")
+            clips = [clips] if clips.ndim == 1 else list(clips)
+        waves = [self.load(c) if isinstance(c, str | Path) else _waveform(c) for c in clips]
+        if not waves:
+            raise DataError("nothing to predict: give at least one clip")
         return {"features": log_mel(np.stack([self.fit(w) for w in waves]), self.features)}
+
+
+def _waveform(value: Any) -> np.ndarray:
+    """A clip given as an array: float samples in [-1, 1], one dimension, all finite."""
+    if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 1
+            and value.size):
+        raise DataError("a clip is a wav path or a 1-D float array of samples in [-1, 1], not "
+                        f"{_kind(value)}")
+    if not np.isfinite(value).all():
+        raise DataError("the waveform holds NaN or infinite samples")
+    return value.astype(np.float32)
 
 
 class CharInputs:
@@ -116,6 +178,8 @@ class CharInputs:
         self.seq_len = int(settings.get("seq_len", 128))
 
     def encode(self, text: str) -> np.ndarray:
+        if not isinstance(text, str):
+            raise DataError(f"a character model continues a prompt string, not {_kind(text)}")
         unknown = sorted({ch for ch in text if ch not in self.index})
         if unknown:
             raise DataError(f"characters {''.join(unknown)!r} are not in the model's vocabulary")

@@ -1,0 +1,69 @@
+"""One tiny exported artifact per task kind, for the tests that hammer the runtime (fuzzing,
+soak, threads): text classification, text regression (sentence pairs), sentence embedding,
+image and audio classification, character LM. Untrained: these tests check the runtime's
+behaviour, not accuracy. `tiny_artifact(kind)` exports once per session and caches.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+KINDS = ("text-classification", "text-regression", "sentence-embedding",
+         "image-classification", "audio-classification", "char-lm")
+
+_CACHE: dict[str, Path] = {}
+_ROOT: list[Path] = []
+
+
+def _encoder() -> Any:
+    from transformers import BertConfig, BertModel
+
+    return BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=128))
+
+
+def _builders() -> dict[str, tuple[str, Callable[[], Any]]]:
+    from tinyai.models import (
+        CharLM,
+        CharLMConfig,
+        FashionCNN,
+        FashionCNNConfig,
+        KwsDSCNN,
+        KwsDSCNNConfig,
+        SentenceEncoder,
+        TextClassifier,
+    )
+
+    return {
+        "text-classification": ("sst2", lambda: TextClassifier(_encoder(), num_labels=2)),
+        "text-regression": ("stsb", lambda: TextClassifier(_encoder(), num_labels=1)),
+        "sentence-embedding": ("stsb-embed", lambda: SentenceEncoder(_encoder())),
+        "image-classification": ("fashion-mnist",
+                                 lambda: FashionCNN(FashionCNNConfig(channels=(4, 8)))),
+        "audio-classification": ("speech-commands",
+                                 lambda: KwsDSCNN(KwsDSCNNConfig(channels=(8, 8, 8)))),
+        "char-lm": ("shakespeare", lambda: CharLM(CharLMConfig(hidden_size=16, embed_dim=8))),
+    }
+
+
+def tiny_artifact(kind: str) -> Path:
+    """The artifact of `kind` (exported on first use; do not modify it)."""
+    if kind not in _CACHE:
+        import torch
+
+        import tinyai
+        from tinyai.export import ExportConfig
+
+        if not _ROOT:
+            _ROOT.append(Path(tempfile.mkdtemp(prefix="tinyai-tiny-")))
+            atexit.register(shutil.rmtree, _ROOT[0], True)
+        task, build = _builders()[kind]
+        torch.manual_seed(0)
+        _CACHE[kind] = tinyai.export(build().eval(), _ROOT[0] / kind, task,
+                                     config=ExportConfig(verify=False))
+    return _CACHE[kind]
