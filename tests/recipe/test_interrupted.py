@@ -4,9 +4,10 @@ A small recipe (train, prune and train, calibrate and quantize; every stage expo
 measured) runs once straight through. The same recipe then runs into a second directory
 and is killed again and again at seeded random moments, inside training, pruning,
 calibration, ONNX export, measurement and the final copy (`TINYAI_TEST_KILL_AT`, see
-`tinyai.atomic.kill_point`), twice with Ctrl-C instead of SIGKILL, each time resumed with
-`--resume`. The finished run must equal the straight one: the same metrics.json (but for
-wall times), the same bytes in every artifact and every saved model, no leftover folders.
+`tinyai.atomic.kill_point`; each kill aimed at work the run has not finished yet), twice
+with Ctrl-C instead of SIGKILL, each time resumed with `--resume`. The finished run must
+equal the straight one: the same metrics.json (but for wall times), the same bytes in every
+artifact and every saved model, no leftover folders.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ RECIPE = {
     "task": {"name": "fashion-mnist", "limit": {"train": 256, "eval": 100}},
     "teacher": {"arch": "fashion-cnn", "config": {"channels": [4, 8], "dropout": 0.0}},
     "stages": [
-        {"finetune": {}, "train": {"steps": 40, "lr": 3e-3, "batch_size": 16}},
+        {"finetune": {}, "train": {"steps": 200, "lr": 3e-3, "batch_size": 16}},
         {"structured-pruning": {"ratio": 0.5, "targets": ["channels"]},
          "train": {"steps": 12, "lr": 1e-3, "batch_size": 16}},
         {"int8-static": {}, "calibration": 128},
@@ -64,28 +65,33 @@ def straight(recipe: Path) -> Path:
     return out
 
 
-def _kill_plan(rng: random.Random) -> list[tuple[str, str]]:
-    """(TINYAI_TEST_KILL_AT, signal) in the order the run reaches the phases, so each kill
-    lands in the part of the run the previous resume has not finished yet."""
-    def at(phase: str, lo: float, hi: float) -> str:
-        return f"{phase}+{rng.uniform(lo, hi):.3f}"
+# The kills, in the order the run reaches them: (stage, phase, lowest and highest delay in
+# seconds after the phase begins, signal). "stage" is the stage's own work (training,
+# pruning, calibration), "export" its ONNX export, "measure" the scoring of its artifact,
+# "done" the moment before its done mark; "finish" the final copy and the report. An entry
+# whose stage a previous kill's delay already carried past is skipped.
+PLAN = [
+    (0, "stage", 0, 0, "KILL"),  # before the run directory exists: the next run starts over
+    (1, "stage", 0.3, 1.5, "KILL"),  # training, from scratch
+    (1, "stage", 0.3, 1.0, "INT"),  # Ctrl-C while training
+    (1, "stage", 0.3, 1.0, "KILL"),  # training, resumed from a checkpoint
+    (1, "export", 0.0, 0.6, "KILL"),
+    (1, "measure", 0, 0, "KILL"),
+    (1, "done", 0, 0, "KILL"),
+    (2, "stage", 0.05, 0.4, "KILL"),  # pruning and its fine-tuning
+    (2, "export", 0.0, 0.6, "KILL"),
+    (2, "measure", 0, 0, "KILL"),
+    (2, "done", 0, 0, "KILL"),
+    (3, "stage", 0.0, 0.15, "KILL"),  # prepare and calibration
+    (3, "export", 0.0, 0.6, "INT"),  # Ctrl-C inside an export
+    (3, "measure", 0, 0, "KILL"),
+    (3, "done", 0, 0, "KILL"),
+    (None, "finish", 0.0, 0.3, "KILL"),
+]
 
-    return [
-        ("stage-0", "KILL"),  # before the run directory exists: the next run starts afresh
-        (at("stage-1", 0.3, 1.5), "KILL"),  # training, from scratch
-        (at("stage-1", 0.3, 1.5), "KILL"),  # training, resumed from a checkpoint
-        (at("stage-1", 0.3, 1.0), "INT"),  # Ctrl-C while training
-        (at("export-1", 0.0, 1.0), "KILL"),  # the ONNX export of stage 1
-        (at("measure-1", 0.0, 0.3), "KILL"),  # scoring stage 1's artifact
-        ("done-1", "KILL"),  # everything written but the stage's done mark
-        (at("stage-2", 0.0, 1.0), "KILL"),  # pruning, then its fine-tuning
-        (at("export-2", 0.0, 1.0), "KILL"),
-        ("measure-2", "KILL"),
-        (at("stage-3", 0.0, 0.3), "KILL"),  # prepare and calibration
-        (at("export-3", 0.0, 0.5), "INT"),  # Ctrl-C in the middle of an export
-        (at("measure-3", 0.0, 0.3), "KILL"),
-        (at("finish", 0.0, 0.3), "KILL"),  # the final artifact's copy and the report
-    ]
+
+def _done_stages(run: Path) -> set[int]:
+    return {int(p.name[:2]) for p in (run / "stages").glob("*") if (p / "done.json").exists()}
 
 
 def _without_times(value: Any) -> Any:
@@ -122,8 +128,12 @@ def _assert_same_run(a: Path, b: Path) -> None:
 def test_a_run_killed_at_random_moments_and_resumed_ends_as_the_straight_run(
         recipe: Path, straight: Path) -> None:
     run = recipe.parent / "killed"
-    endings = []
-    for kill_at, sig in _kill_plan(random.Random(13)):
+    rng, endings, mid_training = random.Random(13), [], []
+    for stage, phase, lo, hi, sig in PLAN:
+        if stage in _done_stages(run):
+            continue
+        kill_at = (phase if stage is None else f"{phase}-{stage}") + \
+            (f"+{rng.uniform(lo, hi):.3f}" if hi else "")
         resume = ["--resume"] if (run / "recipe.yaml").is_file() else []
         proc = compress(recipe, run, *resume, kill_at=kill_at, signal_name=sig)
         endings.append((kill_at, sig, proc.returncode))
@@ -131,12 +141,17 @@ def test_a_run_killed_at_random_moments_and_resumed_ends_as_the_straight_run(
             last = proc.stderr.strip().splitlines()[-1]
             assert last.startswith("interrupted") and "--resume to continue" in last, last
             assert "Traceback" not in proc.stderr
-        else:
-            assert proc.returncode == -signal.SIGKILL, (endings, proc.stderr[-2000:])
+        else:  # killed; or finished, where the last delay outlasted the rest of the run
+            assert proc.returncode in (-signal.SIGKILL, 0), (endings, proc.stderr[-2000:])
+        info = run / "stages" / "01-finetune" / "checkpoints" / "checkpoint.json"
+        if proc.returncode and stage == 1 and info.is_file():
+            mid_training.append(0 < json.loads(info.read_text())["step"] < 200)
+    print("kills and resumes:", endings)
     kills = sum(code == -signal.SIGKILL for _, _, code in endings)
     interrupts = sum(code == 130 for _, _, code in endings)
-    assert kills >= 10 and interrupts == 2, endings
-    print("kills and resumes:", endings)
+    assert kills >= 10 and interrupts == 2 and any(mid_training), endings
+    aimed = {kill_at.split("+")[0].split("-")[0] for kill_at, _, code in endings if code}
+    assert aimed >= {"stage", "export", "measure", "done"}, endings
     proc = compress(recipe, run, "--resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
     _assert_same_run(straight, run)
