@@ -29,7 +29,7 @@ def write_artifact(
     extensions.load_technique_extensions()
     model = _bake_pruning_masks(model)
 
-    inputs = _on_model_device(task.example_inputs(batch_size=2), model)
+    inputs = _on_model_device(onnx_export.export_inputs(model, task, batch_size=2), model)
     proto, exporter = onnx_export.to_onnx(model, inputs, task.output_name, task.kind, config)
     passes = extensions.passes_for(model)
     for graph_pass in passes:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinyai.errors import ArtifactError, DataError
-from tinyai.features.audio import AudioFeatures, log_mel
+from tinyai.features.audio import AudioFeatures, audio_features
 from tinyai.features.image import ImageNormalization, to_pixel_values
 
 
@@ -70,7 +70,7 @@ class ImageInputs:
 
 
 class AudioInputs:
-    """Wav files or float32 waveforms in [-1, 1] -> log-mel features [N, frames, n_mels]."""
+    """Wav files or float32 waveforms in [-1, 1] -> features [N, frames, n_mels or n_mfcc]."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.features = AudioFeatures.from_dict(settings["features"])
@@ -99,7 +99,7 @@ class AudioInputs:
                 self.load(c) if isinstance(c, str | Path) else np.asarray(c, np.float32)
                 for c in clips
             ]
-        return {"features": log_mel(np.stack([self.fit(w) for w in waves]), self.features)}
+        return {"features": audio_features(np.stack([self.fit(w) for w in waves]), self.features)}
 
 
 class CharInputs:
