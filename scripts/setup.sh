@@ -3,7 +3,7 @@
 #   1. a virtual environment in .venv with torch installed FIRST and pinned by constraints.txt
 #      (an unpinned resolve would pull a newer torch with gigabytes of CUDA packages);
 #   2. the package itself (editable) with its dev extras;
-#   3. Fashion-MNIST from Debian's dataset-fashion-mnist when it is missing.
+#   3. from Debian, when missing: dataset-fashion-mnist, and chromium for the browser tests.
 # Re-running is cheap: the install is skipped while pyproject.toml and constraints.txt are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,14 +36,33 @@ if [ "$want" != "$have" ]; then
   echo "$want" > .venv/.tinyai-installed
 fi
 
+# Debian packages tinyai uses: installed when missing where apt runs as root; elsewhere a
+# warning that names the command, never a failure.
+apt_updated=
+apt_install() {  # PACKAGE WHAT-HAPPENS-WITHOUT-IT
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian's $1"
+    if [ -z "$apt_updated" ]; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1 \
+      || echo "setup: warning: could not install $1; $2" >&2
+  else
+    echo "setup: warning: $1 is missing and apt-get is unavailable here (or not root);" \
+         "install it with 'sudo apt-get install $1'; $2" >&2
+  fi
+}
+
 FASHION_DIR=/usr/share/datasets/fashion-mnist
 if [ ! -f "$FASHION_DIR/train-images-idx3-ubyte.gz" ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing Debian's dataset-fashion-mnist"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; } >/dev/null \
-      || echo "setup: warning: could not install dataset-fashion-mnist; Fashion-MNIST features will be unavailable" >&2
-  else
-    echo "setup: warning: Fashion-MNIST is missing and apt-get is unavailable here;" \
-         "install it with 'sudo apt-get install dataset-fashion-mnist' or set TINYAI_FASHION_MNIST=/dir/with/idx/files" >&2
-  fi
+  apt_install dataset-fashion-mnist \
+    "Fashion-MNIST features will be unavailable (or set TINYAI_FASHION_MNIST=/dir/with/idx/files)"
+fi
+
+# Headless Chromium checks the HTML report (and web pages) in the tests, driven by Playwright
+# with Debian's browser: Playwright never downloads one of its own.
+if [ -z "${TINYAI_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+    && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+  apt_install chromium "the browser tests will skip (or set TINYAI_CHROMIUM=/path/to/chromium)"
 fi

@@ -59,8 +59,23 @@ def test_wrong_base_class_is_refused() -> None:
 
 
 def test_validation_error_becomes_config_error() -> None:
-    with pytest.raises(ConfigError, match="sparsity must be in"):
-        _Outer.from_dict({"sparsity": 1.5})
+    expected = r"^stages\[0\]\.sparsity: must be in \[0, 1\), got 1\.5$"
+    with pytest.raises(ConfigError, match=expected):
+        _Outer.from_dict({"sparsity": 1.5}, "stages[0]")
+
+
+def test_wrong_type_names_the_path() -> None:
+    with pytest.raises(ConfigError, match=r"^x\.inner\.bits: expected a whole number, got \"8\"$"):
+        _Outer.from_dict({"inner": {"bits": "8"}}, "x")
+    with pytest.raises(ConfigError, match=r"names\[1\]: expected a string"):
+        _Outer.from_dict({"names": ["a", 3]})
+    with pytest.raises(ConfigError, match="finite"):
+        _Outer.from_dict({"sparsity": float("nan")})
+
+
+def test_unknown_key_suggests_the_closest() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'sparsity'"):
+        _Outer.from_dict({"sparsty": 0.5})
 
 
 def test_lookup_by_name() -> None:

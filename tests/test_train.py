@@ -140,3 +140,85 @@ def test_torchrun_two_processes_match_one_process(tmp_path: Path) -> None:
     b = torch.load(ddp, weights_only=True)
     for name in a:
         torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4)
+
+
+def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
+        tokens: TokenizedText, tmp_path: Path) -> None:
+    from tinyai.train import TrainingError
+
+    calls = {"n": 0}
+
+    def exploding(model: nn.Module, batch: dict) -> torch.Tensor:
+        calls["n"] += 1
+        loss = loss_fn(model, batch)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    ckpt = tmp_path / "ckpt"
+    model = BagOfWords()
+    config = TrainConfig(steps=10, lr=1e-2, log=False, checkpoint_dir=str(ckpt),
+                         checkpoint_every=5)
+    with pytest.raises(TrainingError, match=r"loss became nan at step 7.*last good checkpoint"):
+        train(model, lambda e: tokens.batches(32, e), config, exploding)
+    assert checkpoint_step(ckpt) == 5
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # no NaN step was taken
+
+
+def test_resume_refuses_a_checkpoint_made_with_other_settings(
+        tokens: TokenizedText, tmp_path: Path) -> None:
+    from tinyai.errors import ConfigError
+
+    ckpt = str(tmp_path / "ckpt")
+    base = {"lr": 1e-2, "log": False, "checkpoint_dir": ckpt}
+    train(BagOfWords(), lambda e: tokens.batches(32, e), TrainConfig(steps=6, **base), loss_fn)
+    for changed, message in (({"steps": 20}, "step budget 6, this run has 20"),
+                             ({"steps": 6, "batch_size": 64}, "batch_size 32, this run has 64")):
+        config = TrainConfig(**{**base, **changed}, resume=True)
+        with pytest.raises(ConfigError, match=message):
+            train(BagOfWords(), lambda e: tokens.batches(32, e), config, loss_fn)
+    with pytest.raises(ConfigError, match=r"model \(its layers and shapes\)"):
+        train(BagOfWords(dim=16), lambda e: tokens.batches(32, e),
+              TrainConfig(steps=6, **base, resume=True), loss_fn)
+
+
+INTERRUPTED = textwrap.dedent("""
+    import sys, time, torch
+    sys.path.insert(0, {tests!r})
+    from test_train import BagOfWords, loss_fn
+    from tinyai.data import load_glue
+    from tinyai.distill.text import TokenizedText
+    from tinyai.models import resolve
+    from tinyai.train import Interrupted, TrainConfig, train
+    data = load_glue("sst2", "train").subset(range(256))
+    tokens = TokenizedText.encode(resolve("minilm-l6"), data.texts, None, data.labels, 32)
+
+    def slow_loss(model, batch):
+        time.sleep(0.05)
+        return loss_fn(model, batch)
+
+    print("ready", flush=True)
+    try:
+        train(BagOfWords(), lambda e: tokens.batches(32, e),
+              TrainConfig(steps=10000, lr=1e-2, log=False, checkpoint_dir=sys.argv[1]), slow_loss)
+    except Interrupted as exc:
+        print(exc, flush=True)
+        sys.exit(130)
+""")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED.format(tests=str(REPO / "tests")))
+    ckpt = tmp_path / "ckpt"
+    proc = subprocess.Popen([sys.executable, str(script), str(ckpt)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "a checkpoint is saved" in out and "--resume" in out
+    step = checkpoint_step(ckpt)
+    assert step is not None and 0 < step < 10000

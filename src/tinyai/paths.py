@@ -12,14 +12,14 @@ from pathlib import Path
 
 from tinyai.errors import DataError
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout: recipes/, ../shared/data
 FASHION_MNIST_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
 
 
 def data_root() -> Path:
     """The folder holding glue/, tinyshakespeare/ and speech_commands_test_v0.02/."""
     env = os.environ.get("TINYAI_DATA")
-    root = Path(env).expanduser() if env else _REPO_ROOT.parent / "shared" / "data"
+    root = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data"
     if not root.is_dir():
         how = "TINYAI_DATA points to" if env else "the default data root"
         raise DataError(

@@ -1,13 +1,23 @@
-"""The one table from technique names to (config class, function).
+"""The one table from technique names and config types to their handlers.
 
-The Python API, the CLI and YAML recipes all reach techniques through here, so a default
-is written once, in the config dataclass. Technique packages call `register` when they
-are imported; `load_builtin_techniques` imports them on first lookup, which keeps
-``import tinyai`` free of torch.
+Every verb dispatches here on the config's type, as torchao's ``quantize_`` does:
+``quantize_(model, Int8Dynamic())`` and ``prune_(model, StructuredPruning(...))`` look up
+the handler registered for that config class. The CLI and YAML recipes reach the same
+handlers by technique name, so a default is written once, in the config dataclass.
+
+A technique *declares what it needs* (`Needs`) and never fetches it: the recipe runner (or
+the user's own code, through the verbs) puts the task, a teacher, example inputs, a loss
+batch, an evaluation function or its training loop into the `StageContext`. Multi-step
+techniques carry a ``step`` field ("prepare" / "convert"); the runner feeds calibration
+batches or trains between the two steps, as `Needs` says.
+
+Technique packages call `register` when they are imported; `load_builtin_techniques`
+imports them on first lookup, which keeps ``import tinyai`` free of torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,35 +30,79 @@ if TYPE_CHECKING:
 
     from tinyai.config import Config
 
-# Packages whose import registers the built-in techniques. A package that does not exist
-# yet in this checkout is skipped, so partial installs still work.
+# Packages whose import registers the built-in techniques.
 BUILTIN_TECHNIQUE_PACKAGES = (
     "tinyai.distill",
     "tinyai.prune",
     "tinyai.quantize",
+    "tinyai.export",
 )
+TRAINING = ("none", "optional", "required")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a technique needs from whoever runs it.
+
+    calibration: batches of the task's training data run through the model between
+        ``step="prepare"`` and ``step="convert"`` (static int8).
+    training: "required": the runner trains (its loop, the stage's `train` settings) between
+        prepare and convert, or, for one-step techniques, the handler calls
+        `StageContext.train` itself (scheduled pruning); "optional": a stage may give
+        `train` settings to fine-tune after (or between the steps of) the technique; "none".
+    teacher: the model being compressed is kept as a teacher (distillation).
+    example_inputs: named example tensors (tracing: structured pruning).
+    loss: `StageContext.loss_fn`, one training batch's loss (Taylor importance).
+    evaluation: `StageContext.evaluate`, the held-out metric (sensitivity analysis).
+    task: the task itself (its data, loss, tokenizer).
+    """
+
+    calibration: bool = False
+    training: str = "none"
+    teacher: bool = False
+    example_inputs: bool = False
+    loss: bool = False
+    evaluation: bool = False
+    task: bool = False
+
+    def __post_init__(self) -> None:
+        if self.training not in TRAINING:
+            raise ValueError(f"training must be one of {TRAINING}, got {self.training!r}")
 
 
 @dataclass
 class StageContext:
-    """What a recipe stage may need besides the model: the task, its data, a teacher."""
+    """What a handler may use besides the model and its config (see `Needs`)."""
 
     task: Any = None
-    teacher: Any = None
-    workdir: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    teacher: nn.Module | None = None
+    student: nn.Module | None = None  # a ready-made student for distillation
+    tokenizer: Any = None  # the student's tokenizer when it differs from the task's
+    example_inputs: dict[str, Any] | None = None
+    loss_fn: Callable[[nn.Module], Any] | None = None
+    evaluate: Callable[[nn.Module], float] | None = None
+    train: Callable[..., Any] | None = None  # train(model, hooks=None): the caller's loop
+    train_config: Any = None  # the TrainConfig `train` runs with
+    hooks: Any = None  # tinyai.train.TrainHooks for a handler's own training (finetune, ...)
+    workdir: Any = None  # a folder the stage may write to (reduced vocabularies, caches)
+    report: dict[str, Any] = field(default_factory=dict)  # what the handler measured
 
 
-StageFn = Callable[["nn.Module", "Config", StageContext], "nn.Module"]
+Handler = Callable[["nn.Module", "Config", StageContext], "nn.Module"]
 
 
 @dataclass(frozen=True)
 class Technique:
     name: str
-    kind: str  # "distill", "prune", "quantize", ...
+    kind: str  # "transfer", "distill", "prune", "quantize", "export"
     config_cls: type[Config]
-    apply: StageFn
+    handler: Handler
     summary: str
+    needs: Needs = Needs()
+
+    @property
+    def multi_step(self) -> bool:
+        return any(f.name == "step" for f in dataclasses.fields(self.config_cls))
 
 
 _TECHNIQUES: dict[str, Technique] = {}
@@ -56,12 +110,22 @@ _BY_CONFIG: dict[type, Technique] = {}
 _loaded = False
 
 
-def register(name: str, kind: str, config_cls: type[Config], apply: StageFn, summary: str) -> None:
+def register(
+    name: str,
+    kind: str,
+    config_cls: type[Config],
+    handler: Handler,
+    summary: str,
+    needs: Needs | None = None,
+) -> None:
     """Register a technique; called once per technique by its package."""
     existing = _TECHNIQUES.get(name)
     if existing is not None and existing.config_cls is not config_cls:
         raise ValueError(f"technique {name!r} is already registered")
-    tech = Technique(name, kind, config_cls, apply, summary)
+    owner = _BY_CONFIG.get(config_cls)
+    if owner is not None and owner.name != name:
+        raise ValueError(f"{config_cls.__name__} already configures technique {owner.name!r}")
+    tech = Technique(name, kind, config_cls, handler, summary, needs or Needs())
     _TECHNIQUES[name] = tech
     _BY_CONFIG[config_cls] = tech
 
@@ -72,11 +136,7 @@ def load_builtin_techniques() -> None:
         return
     _loaded = True
     for package in BUILTIN_TECHNIQUE_PACKAGES:
-        try:
-            importlib.import_module(package)
-        except ModuleNotFoundError as exc:
-            if exc.name != package:
-                raise
+        importlib.import_module(package)
 
 
 def get(name: str) -> Technique:
@@ -84,18 +144,28 @@ def get(name: str) -> Technique:
     try:
         return _TECHNIQUES[name]
     except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_TECHNIQUES), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
-            f"unknown technique {name!r}; run 'tinyai techniques' to list them "
-            f"(known: {', '.join(sorted(_TECHNIQUES)) or 'none'})"
+            f"unknown technique {name!r}; {hint}run 'tinyai techniques' to list them "
+            f"(known: {', '.join(sorted(_TECHNIQUES))})"
         ) from None
 
 
-def for_config(config: Config) -> Technique:
+def for_config(config: Config, kind: str | None = None) -> Technique:
+    """The technique `config` configures (optionally required to be of `kind`)."""
     load_builtin_techniques()
-    for cls in type(config).__mro__:
-        if cls in _BY_CONFIG:
-            return _BY_CONFIG[cls]
-    raise ConfigError(f"no technique is registered for config type {type(config).__name__}")
+    tech = next((_BY_CONFIG[c] for c in type(config).__mro__ if c in _BY_CONFIG), None)
+    if tech is None or (kind is not None and tech.kind != kind):
+        known = sorted(t.config_cls.__name__ for t in _TECHNIQUES.values()
+                       if kind is None or t.kind == kind)
+        what = f"a {kind} config" if kind else "a technique config"
+        raise ConfigError(
+            f"{type(config).__name__} is not {what}; use one of {', '.join(known)}"
+        )
+    return tech
 
 
 def techniques() -> list[Technique]:
@@ -103,6 +173,8 @@ def techniques() -> list[Technique]:
     return sorted(_TECHNIQUES.values(), key=lambda t: (t.kind, t.name))
 
 
-def apply(model: nn.Module, config: Config, context: StageContext | None = None) -> nn.Module:
-    """Run the technique that `config` configures; the single dispatch used by recipes."""
-    return for_config(config).apply(model, config, context or StageContext())
+def apply(
+    model: nn.Module, config: Config, context: StageContext | None = None, kind: str | None = None
+) -> nn.Module:
+    """Run the handler registered for `config`'s type: the single dispatch of every verb."""
+    return for_config(config, kind).handler(model, config, context or StageContext())

@@ -10,10 +10,13 @@ data parallelism under ``torchrun`` (WORLD_SIZE > 1).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import random
-import sys
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,22 +25,30 @@ from typing import Any
 import torch
 from torch import nn
 
+from tinyai import atomic
 from tinyai.config import Config
-from tinyai.errors import ConfigError
+from tinyai.errors import ConfigError, TinyAIError
+from tinyai.progress import Progress
 
 Batch = dict[str, Any]
 BatchesFn = Callable[[int], Iterable[Batch]]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
 _CHECKPOINT = "checkpoint.pt"
+_CHECKPOINT_INFO = "checkpoint.json"  # what the checkpoint was made with, readable without torch
 
 
 @dataclasses.dataclass
 class TrainConfig(Config):
-    """How to train; `steps` (optimizer steps) wins over `epochs` when set."""
+    """How to train; `steps` (optimizer steps) wins over `epochs` when set.
+
+    checkpoint_dir / checkpoint_every / resume are set by the recipe runner for every
+    training stage (a recipe may not set them: the run directory owns its checkpoints).
+    """
 
     steps: int = 0
     epochs: float = 1.0
+    batch_size: int = 32
     lr: float = 5e-5
     warmup: float = 0.1  # fraction of the steps (< 1) or a number of steps (>= 1)
     decay: str = "linear"  # linear | cosine | constant
@@ -47,22 +58,32 @@ class TrainConfig(Config):
     bf16: bool = False
     seed: int = 0
     checkpoint_dir: str | None = None
-    checkpoint_every: int = 0
+    checkpoint_every: int = 0  # steps between checkpoints (0: only at the end, or see seconds)
+    checkpoint_seconds: float = 0.0  # or: the first step boundary this long after the last
     resume: bool = False
     log: bool = True
     log_every: int = 10
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.epochs <= 0:
-            raise ValueError("steps must be >= 0 and epochs > 0")
-        if self.lr <= 0 or self.weight_decay < 0 or self.warmup < 0:
-            raise ValueError("lr must be > 0, weight_decay and warmup >= 0")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0 (0: use epochs), got {self.steps}")
+        if not self.epochs > 0 or not math.isfinite(self.epochs):
+            raise ValueError(f"epochs must be a number > 0, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.weight_decay < 0 or self.warmup < 0:
+            raise ValueError("weight_decay and warmup must be >= 0")
         if self.decay not in ("linear", "cosine", "constant"):
             raise ValueError(f"decay must be linear, cosine or constant, not {self.decay!r}")
         if self.grad_accum < 1 or self.log_every < 1 or self.checkpoint_every < 0:
             raise ValueError("grad_accum and log_every must be >= 1, checkpoint_every >= 0")
-        if (self.resume or self.checkpoint_every) and not self.checkpoint_dir:
+        if (self.resume or self.checkpoint_every or self.checkpoint_seconds) and not \
+                self.checkpoint_dir:
             raise ValueError("resume and checkpoint_every need checkpoint_dir")
+        if self.checkpoint_seconds < 0:
+            raise ValueError(f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 
 
 @dataclasses.dataclass
@@ -72,11 +93,44 @@ class TrainResult:
     seconds: float
 
 
+@dataclasses.dataclass
+class TrainHooks:
+    """Callbacks into the loop. before_micro_batch(): before every forward pass (a pruning
+    schedule updating its masks); after_step(step, loss): after every optimizer step."""
+
+    before_micro_batch: Callable[[], None] | None = None
+    after_step: Callable[[int, float], None] | None = None
+
+
+class TrainingError(TinyAIError):
+    """Training cannot go on (a non-finite loss); the last good checkpoint is kept."""
+
+
+class Interrupted(TinyAIError):
+    """Ctrl-C: the run stopped at a step boundary, after saving a checkpoint when it could."""
+
+
 def train(
     model: nn.Module, batches_fn: BatchesFn, config: TrainConfig, loss_fn: LossFn,
     params: Iterable[nn.Parameter] | None = None,
+    hooks: TrainHooks | None = None,
+    label: str = "train",
 ) -> TrainResult:
-    """Train `model` in place; `params` (default: all trainable) are the ones optimized."""
+    """Train `model` in place; `params` (default: all trainable) are the ones optimized.
+
+    `hooks` are called before every forward pass and after every step. A non-finite loss
+    stops the run (`TrainingError`, naming the step);
+    Ctrl-C stops it at the next step boundary, saves a checkpoint when `checkpoint_dir` is
+    set and raises `Interrupted` saying how to resume.
+    """
+    with _DeferredInterrupt() as interrupt:  # from the start: setup can take a while too
+        return _train(model, batches_fn, config, loss_fn, params, hooks or TrainHooks(), label,
+                      interrupt)
+
+
+def _train(model: nn.Module, batches_fn: BatchesFn, config: TrainConfig, loss_fn: LossFn,
+           params: Iterable[nn.Parameter] | None, hooks: TrainHooks, label: str,
+           interrupt: _DeferredInterrupt) -> TrainResult:
     dist = _Distributed.from_env()
     _seed_everything(config.seed)
     candidates = params if params is not None else model.parameters()
@@ -89,22 +143,32 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, total))
     step, epoch, position = 0, 0, 0
     if config.resume:
+        check_resumable(config, model, total)
         step, epoch, position = _load_checkpoint(config, model, optimizer, scheduler)
-    progress = _Progress(total, enabled=config.log and dist.rank == 0, every=config.log_every)
+    progress = Progress(total, label, enabled=config.log and dist.rank == 0,
+                        every=config.log_every, start=step)
     losses: list[float] = []
     model.train()
-    start = time.perf_counter()
+    start = last_save = time.perf_counter()
+    save = lambda: _save_checkpoint(  # noqa: E731
+        config, model, optimizer, scheduler, step, epoch, position, dist, total)
     while step < total:
         pending: list[float] = []
         micro = 0
         for index, batch in enumerate(batches_fn(epoch)):
             if index < position:  # resuming mid-epoch: skip batches already trained on
                 continue
+            if hooks.before_micro_batch is not None:
+                hooks.before_micro_batch()
             pending.append(_micro_step(model, batch, loss_fn, config, dist))
             micro += 1
-            position = index + 1
             if micro % config.grad_accum:
                 continue
+            loss = sum(pending)
+            if not math.isfinite(loss):
+                progress.close()
+                raise TrainingError(_non_finite_message(loss, step + 1, config))
+            position = index + 1
             dist.average_grads(trainable)
             if config.max_grad_norm > 0:
                 nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
@@ -112,19 +176,75 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            losses.append(sum(pending))
+            losses.append(loss)
             pending = []
-            progress.update(step, losses[-1], scheduler.get_last_lr()[0])
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                _save_checkpoint(config, model, optimizer, scheduler, step, epoch, position, dist)
+            progress.update(step, loss=losses[-1], lr=scheduler.get_last_lr()[0])
+            if hooks.after_step is not None:
+                hooks.after_step(step, loss)
+            if _checkpoint_due(config, step, last_save):
+                save()
+                last_save = time.perf_counter()
+            if interrupt.requested:
+                progress.close()
+                if config.checkpoint_dir:
+                    save()
+                raise Interrupted(_interrupt_message(step, total, config))
             if step >= total:
                 break
-        else:  # epoch exhausted; leftover micro-batches of an incomplete accumulation are dropped
-            optimizer.zero_grad(set_to_none=True)
+        else:  # epoch exhausted; leftover micro-batches of an incomplete accumulation
+            optimizer.zero_grad(set_to_none=True)  # are dropped
             epoch, position = epoch + 1, 0
     progress.close()
+    if config.checkpoint_dir:
+        save()  # the finished state: a resume after this returns at once
     model.eval()
     return TrainResult(step, losses, time.perf_counter() - start)
+
+
+def _checkpoint_due(config: TrainConfig, step: int, last_save: float) -> bool:
+    if config.checkpoint_every and step % config.checkpoint_every == 0:
+        return True
+    return bool(config.checkpoint_seconds) and (
+        time.perf_counter() - last_save >= config.checkpoint_seconds)
+
+
+def _non_finite_message(loss: float, step: int, config: TrainConfig) -> str:
+    kept = (f"; the last good checkpoint in {config.checkpoint_dir} is kept"
+            if config.checkpoint_dir else "")
+    return (f"the training loss became {loss} at step {step}{kept}; lower the learning rate "
+            f"(lr, now {config.lr:g}) or turn bf16 off, then run again")
+
+
+def _interrupt_message(step: int, total: int, config: TrainConfig) -> str:
+    if config.checkpoint_dir:
+        return (f"interrupted at step {step}/{total}; a checkpoint is saved in "
+                f"{config.checkpoint_dir}: run the same command with --resume to continue")
+    return (f"interrupted at step {step}/{total}; nothing was saved (no checkpoint directory): "
+            "give --checkpoint-dir to be able to resume")
+
+
+class _DeferredInterrupt:
+    """Turn Ctrl-C into a flag the loop reads at step boundaries, so a checkpoint is never
+    taken in the middle of an optimizer update (only in the main thread; elsewhere Python
+    does not deliver signals and nothing changes)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _micro_step(model: nn.Module, batch: Batch, loss_fn: LossFn, config: TrainConfig,
@@ -185,7 +305,7 @@ def _seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------- checkpoints
 def _save_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
                      scheduler: Any, step: int, epoch: int, position: int,
-                     dist: _Distributed) -> None:
+                     dist: _Distributed, total: int) -> None:
     if dist.rank == 0:
         folder = Path(str(config.checkpoint_dir))
         folder.mkdir(parents=True, exist_ok=True)
@@ -200,7 +320,46 @@ def _save_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.opt
         tmp = folder / (_CHECKPOINT + ".tmp")
         torch.save(state, tmp)
         tmp.replace(folder / _CHECKPOINT)  # atomic: a crash never leaves half a checkpoint
+        info = {"step": step, "total": total, "fingerprint": _fingerprint(config, model, total)}
+        atomic.write_text(folder / _CHECKPOINT_INFO, json.dumps(info, indent=1) + "\n")
     dist.barrier()
+
+
+def _fingerprint(config: TrainConfig, model: nn.Module, total: int) -> dict[str, Any]:
+    """What must not change between a run and its resume: the model's parameter shapes and
+    the settings that decide which batch comes at which step and how it is weighted."""
+    shapes = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        shapes.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+    return {
+        "model": shapes.hexdigest()[:16], "total_steps": total, "batch_size": config.batch_size,
+        "grad_accum": config.grad_accum, "lr": config.lr, "seed": config.seed,
+        "warmup": config.warmup, "decay": config.decay, "bf16": config.bf16,
+    }
+
+
+_FINGERPRINT_NAMES = {"model": "model (its layers and shapes)", "total_steps": "step budget"}
+
+
+def check_resumable(config: TrainConfig, model: nn.Module, total: int) -> None:
+    """Refuse, in one line, a checkpoint made by another model or other settings."""
+    path = Path(str(config.checkpoint_dir)) / _CHECKPOINT_INFO
+    if not path.is_file():
+        return  # no checkpoint yet (or one from before this file existed): start / load
+    try:
+        saved = json.loads(path.read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path} is damaged; delete {config.checkpoint_dir} to start over, "
+                          "or restore it") from None
+    now = _fingerprint(config, model, total)
+    for key, value in now.items():
+        if saved.get(key) != value:
+            what = _FINGERPRINT_NAMES.get(key, key)
+            raise ConfigError(
+                f"the checkpoint in {config.checkpoint_dir} was made with {what} "
+                f"{saved.get(key)}, this run has {value}; resume with the same settings, "
+                "or delete the checkpoint directory to start over"
+            )
 
 
 def _load_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -208,13 +367,21 @@ def _load_checkpoint(config: TrainConfig, model: nn.Module, optimizer: torch.opt
     path = Path(str(config.checkpoint_dir)) / _CHECKPOINT
     if not path.is_file():
         return 0, 0, 0  # nothing to resume yet: start from the beginning
-    # weights_only: a checkpoint is tensors and plain numbers, never pickled code
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    random.setstate((3, tuple(state["python_rng"]), None))
+    from tinyai.errors import ModelError
+
+    state = _read_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate((3, tuple(state["python_rng"]), None))
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(
+            f"{path} was saved by a different run ({first[:160]}); resume with the same model "
+            "and options, or pass another --checkpoint-dir"
+        ) from None
     return int(state["step"]), int(state["epoch"]), int(state["position"])
 
 
@@ -223,7 +390,45 @@ def checkpoint_step(checkpoint_dir: str | Path) -> int | None:
     path = Path(checkpoint_dir) / _CHECKPOINT
     if not path.is_file():
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    return int(_read_checkpoint(path)["step"])
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "torch_rng", "python_rng",
+                    "step", "epoch", "position")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The state `_save_checkpoint` wrote; anything else is a one-line ModelError.
+
+    Nothing in it is unpickled as code: torch.save writes a zip archive, so any other file
+    (a bare pickle, say) is refused before torch sees it, and the archive is read with
+    ``weights_only=True``, which admits tensors and plain containers only.
+    """
+    import pickle
+    import warnings
+    import zipfile
+
+    from tinyai.errors import ModelError
+
+    fix = "delete it or pass another --checkpoint-dir"
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is damaged or not a tinyai checkpoint (not a torch.save "
+                         f"archive); {fix}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about a pickle's protocol first
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged archive raises anything from EOFError to KeyError
+        reason = ("it holds objects other than tensors and numbers"
+                  if isinstance(exc, pickle.UnpicklingError) else
+                  (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160])
+        raise ModelError(f"{path} is damaged or not a tinyai checkpoint ({reason}); {fix}") \
+            from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or not all(isinstance(state[k], int) for k in ("step", "epoch", "position")):
+        raise ModelError(f"{path} is not a tinyai checkpoint (missing or bad "
+                         f"{', '.join(missing) or 'step counters'}); {fix}")
+    return state
 
 
 # ---------------------------------------------------------------- data parallel
@@ -307,37 +512,3 @@ def _take(value: Any, index: torch.Tensor, rows: int) -> Any:
     if isinstance(value, list) and len(value) == rows:
         return [value[i] for i in index.tolist()]
     return value
-
-
-# ---------------------------------------------------------------- progress
-class _Progress:
-    """One status line: step, loss, learning rate, rate and ETA (stderr, rank 0 only)."""
-
-    def __init__(self, total: int, enabled: bool, every: int) -> None:
-        self.total, self.enabled, self.every = total, enabled, every
-        self.start = time.perf_counter()
-        self.first: int | None = None
-        self.tty = sys.stderr.isatty()
-
-    def update(self, step: int, loss: float, lr: float) -> None:
-        if self.first is None:
-            self.first, self.start = step - 1, time.perf_counter()
-        if not self.enabled or (step % self.every and step != self.total):
-            return
-        elapsed = time.perf_counter() - self.start
-        rate = (step - self.first) / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - step) / rate if rate > 0 else 0.0
-        line = (f"step {step}/{self.total} loss {loss:.4f} lr {lr:.2e} "
-                f"{rate:.2f} it/s eta {_clock(eta)}")
-        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            sys.stderr.write("\n")
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

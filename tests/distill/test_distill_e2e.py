@@ -53,9 +53,11 @@ def accuracy(model: nn.Module, tokens: TokenizedText) -> float:
 def teacher() -> nn.Module:
     train = load_glue("sst2", "train").subset(range(256))
     model = TextClassifier(load_encoder("minilm-l6"), num_labels=2, pooling="mean")
-    config = FinetuneConfig(train=TrainConfig(epochs=4, lr=3e-2, warmup=0.0, log=False),
-                            batch_size=64, max_length=48, freeze_trunk=True, head="classifier")
-    finetune(model, get_task("sst2"), config, tokenizer=resolve("minilm-l6"), data=train)
+    config = FinetuneConfig(train=TrainConfig(epochs=4, lr=3e-2, warmup=0.0, log=False,
+                                              batch_size=64),
+                            freeze_trunk=True, head="classifier")
+    finetune(model, get_task("sst2", max_length=48), config, tokenizer=resolve("minilm-l6"),
+             data=train)
     assert not any(p.requires_grad for p in model.encoder.parameters())
     return model.eval()
 
@@ -70,14 +72,14 @@ def test_distilled_student_beats_the_same_student_without_teacher(teacher: nn.Mo
     texts = labelled.texts + extra
     labels = np.concatenate([labelled.labels, np.full(len(extra), IGNORE)])
     plain = BagOfWords()  # the same student and step count, labels only
-    finetune(plain, get_task("sst2"), FinetuneConfig(train=TrainConfig(steps=114, lr=2e-2,
-                                                                       log=False),
-                                                     batch_size=32, max_length=48),
+    finetune(plain, get_task("sst2", max_length=48),
+             FinetuneConfig(train=TrainConfig(steps=114, lr=2e-2, log=False, batch_size=32)),
              tokenizer=tok, data=labelled)
     student = BagOfWords()
     data = TokenizedText.encode(tok, texts, None, labels, 48)
-    distill(student, teacher, data, DistillConfig(train=TrainConfig(steps=114, lr=2e-2, log=False),
-                                                  batch_size=64, temperature=2.0, alpha=0.7))
+    distill(student, teacher, data, DistillConfig(
+        train=TrainConfig(steps=114, lr=2e-2, log=False, batch_size=64), temperature=2.0,
+        alpha=0.7))
     t_acc, s_acc, p_acc = (accuracy(m, dev_tokens) for m in (teacher, student, plain))
     print(f"teacher {t_acc:.3f} distilled {s_acc:.3f} labels-only {p_acc:.3f}")
     assert t_acc > 0.65
@@ -89,13 +91,13 @@ def test_tinybert_layer_losses_train_a_narrow_student(teacher: nn.Module) -> Non
                                                  intermediate_size=384))
     before = student.encoder.encoder.layer[0].output.dense.weight.clone()
     texts = augment_texts(load_glue("sst2", "train").texts[:40])
-    config = DistillConfig(train=TrainConfig(steps=3, lr=1e-3, log=False), batch_size=16,
-                           max_length=32, layer_weight=1.0, attention=True, alpha=1.0)
+    config = DistillConfig(train=TrainConfig(steps=3, lr=1e-3, log=False, batch_size=16),
+                           layer_weight=1.0, attention=True, alpha=1.0)
     from tinyai.distill import use_eager_attention
 
     use_eager_attention(student)
     use_eager_attention(teacher)
-    distill(student, teacher, texts, config, tokenizer=resolve("minilm-l6"))
+    distill(student, teacher, texts, config, tokenizer=resolve("minilm-l6"), max_length=32)
     assert not torch.equal(before, student.encoder.encoder.layer[0].output.dense.weight)
     assert not student.encoder.encoder.layer[0]._forward_hooks  # taps removed afterwards
 
@@ -105,12 +107,13 @@ def test_embedding_distillation_needs_no_labels(tmp_path) -> None:
     student = build_student(teacher, StudentSpec(layers=(0,), hidden_size=128,
                                                  keep_pooler=False))
     texts = load_glue("stsb", "train").texts[:96]
-    config = DistillConfig(train=TrainConfig(steps=4, lr=1e-3, log=False), batch_size=32,
-                           max_length=32, objective="embedding", similarity_weight=1.0,
+    config = DistillConfig(train=TrainConfig(steps=4, lr=1e-3, log=False, batch_size=32),
+                           objective="embedding", similarity_weight=1.0,
                            cache_dir=str(tmp_path))
     import tinyai
 
-    tinyai.distill(student, teacher, texts, config, tokenizer=resolve("minilm-l6"))  # public verb
+    tinyai.distill(student, teacher, texts, config, tokenizer=resolve("minilm-l6"),  # public verb
+                   max_length=32)
     cached = list(tmp_path.glob("teacher-*.safetensors"))
     assert len(cached) == 1  # teacher vectors were computed once and kept
     batch = TokenizedText.encode(resolve("minilm-l6"), texts[:2]).collate([0, 1])
@@ -129,10 +132,10 @@ def test_teacher_reads_the_text_with_its_own_tokenizer(tmp_path) -> None:
     texts = load_glue("stsb", "train").texts[:48]
     vocab = reduce_vocab(resolve("minilm-l6"), texts, tmp_path / "vocab", max_size=600)
     student = build_student(teacher, StudentSpec(layers=(0,), kept_vocab=tuple(vocab.kept_ids)))
-    config = DistillConfig(train=TrainConfig(steps=1, log=False), batch_size=16, max_length=32,
+    config = DistillConfig(train=TrainConfig(steps=1, log=False, batch_size=16),
                            objective="embedding", cache_dir=str(tmp_path / "cache"))
     distill(student, teacher, texts, config, tokenizer=vocab.tokenizer_dir,
-            teacher_tokenizer=resolve("minilm-l6"))
+            teacher_tokenizer=resolve("minilm-l6"), max_length=32)
     (cached,) = (tmp_path / "cache").glob("teacher-*.safetensors")
     own = TokenizedText.encode(resolve("minilm-l6"), texts[:4], max_length=32).collate(range(4))
     with torch.no_grad():

@@ -20,7 +20,7 @@ def test_new_head_on_a_frozen_trunk_learns_and_leaves_the_trunk_alone() -> None:
     head_before = model.get_submodule(head_name).weight.clone()
     task = get_task("fashion-mnist")
     data = task.dataset("train").subset(range(256))
-    config = FinetuneConfig(train=TrainConfig(steps=8, lr=1e-2, log=False), batch_size=32,
+    config = FinetuneConfig(train=TrainConfig(steps=8, lr=1e-2, log=False, batch_size=32),
                             freeze_trunk=True)
     finetune(model, task, config, data=data)
     after = model.state_dict()

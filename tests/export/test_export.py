@@ -103,7 +103,7 @@ def test_export_refuses_to_overwrite_a_folder_that_is_not_an_artifact(tmp_path):
 
     (tmp_path / "notes.txt").write_text("mine")
     model, task, _ = artifact("kws")
-    with pytest.raises(ArtifactError, match="not a tinyai artifact"):
+    with pytest.raises(ArtifactError, match="was not written by tinyai"):
         tinyai.export(model, tmp_path, task=task)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 

@@ -31,6 +31,9 @@ def test_cli_quantizes_a_saved_model_to_an_integer_artifact(tmp_path) -> None:
         "int8-static",
         "--calibration",
         "64",
+        "--eval-limit",
+        "100",
+        "--no-bench",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     ops = {
@@ -43,3 +46,6 @@ def test_cli_unknown_scheme_is_one_line_error(tmp_path) -> None:
     proc = _run("minilm-l6", str(tmp_path / "x"), "--task", "sst2", "--scheme", "int3")
     assert proc.returncode == 2
     assert "unknown scheme 'int3'" in proc.stderr  # the real CLI reports errors on stderr
+    proc = _run("minilm-l6", str(tmp_path / "x"), "--task", "sst2", "--observer", "mse")
+    assert proc.returncode == 2
+    assert "--observer does not apply to int8-dynamic" in proc.stderr

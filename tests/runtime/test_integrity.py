@@ -43,6 +43,17 @@ def manifest_hash_mismatch(root):
     _edit_manifest(root, lambda m: m["files"]["model.onnx"].update(sha256="0" * 64))
 
 
+def resealed_hash_mismatch(root):
+    """A forger who recomputes the manifest's digest still cannot make a file match."""
+    from tinyai.runtime.manifest import manifest_digest
+
+    def edit(manifest):
+        manifest["files"]["model.onnx"]["sha256"] = "0" * 64
+        manifest["digest"] = manifest_digest(manifest)
+
+    _edit_manifest(root, edit)
+
+
 def manifest_not_json(root):
     (root / "manifest.json").write_text("{ not json")
 
@@ -60,7 +71,8 @@ DAMAGE = [
     (truncated_packed_weights, "truncated or replaced"),
     (missing_file, "is missing"),
     (unlisted_file, "does not list"),
-    (manifest_hash_mismatch, "does not match its sha256"),
+    (manifest_hash_mismatch, "manifest.json was modified after export"),
+    (resealed_hash_mismatch, "does not match its sha256"),
     (manifest_not_json, "not valid JSON"),
     (manifest_from_the_future, "newer than this runtime"),
     (manifest_missing, "has no manifest.json"),

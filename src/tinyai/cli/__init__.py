@@ -23,7 +23,7 @@ app = typer.Typer(
 
 # Command modules under tinyai.cli, in the order they appear in --help.
 COMMAND_MODULES = (
-    "demo", "finetune", "distill", "prune", "quantize",
+    "compress", "report", "demo", "init", "finetune", "distill", "prune", "quantize",
     "export", "predict", "listen", "bench", "evaluate", "summary", "info",
 )
 
@@ -32,9 +32,15 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit 2; bugs keep their traceback."""
+    """Entry point: user errors print one line and exit 2; Ctrl-C during training prints how
+    to resume and exits 130; bugs keep their traceback."""
     try:
         app()
     except TinyAIError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        from tinyai.train import Interrupted
+
+        typer.echo(f"error: {exc}" if not isinstance(exc, Interrupted) else str(exc), err=True)
+        sys.exit(130 if isinstance(exc, Interrupted) else 2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted before training began; nothing was saved", err=True)
+        sys.exit(130)

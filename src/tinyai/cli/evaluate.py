@@ -1,11 +1,19 @@
-"""`tinyai evaluate MODEL_OR_ARTIFACT`: score it on a task's held-out split."""
+"""`tinyai evaluate MODEL_OR_ARTIFACT`: score it on a task's held-out split.
+
+An artifact is scored on its own task: a built-in one by name, or the user data it was made
+from (its manifest records the data spec); `--task` / `--data` override that, and a task
+whose kind or labels differ from the artifact's is refused.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from tinyai.cli import verbs
 
 
 def evaluate(
@@ -15,10 +23,12 @@ def evaluate(
     task: str | None = typer.Option(
         None, "--task", "-t", help="Task name (default: the artifact's)."
     ),
+    data: str | None = verbs.DATA, holdout: float | None = verbs.HOLDOUT,
+    max_length: int | None = verbs.MAX_LENGTH,
     split: str | None = typer.Option(None, help="Split (default: the task's held-out split)."),
-    limit: int | None = typer.Option(None, min=1, help="Only the first N examples."),
-    batch_size: int = typer.Option(32, min=1),
-    threads: int = typer.Option(1, min=1, help="onnxruntime intra-op threads (artifacts)."),
+    limit: int | None = typer.Option(None, help="Only the first N examples."),
+    batch_size: int = typer.Option(32, help="Examples per batch."),
+    threads: int = typer.Option(1, help="onnxruntime intra-op threads (artifacts)."),
     record: bool = typer.Option(
         False, "--record", help="Store the result in the artifact's manifest."
     ),
@@ -27,22 +37,32 @@ def evaluate(
     """Score an artifact (through the torch-free runtime) or a PyTorch model on a task."""
     from tinyai.errors import ConfigError
     from tinyai.measure.evaluate import evaluate as run_evaluate
-    from tinyai.runtime.manifest import MANIFEST_NAME, update_manifest
+    from tinyai.runtime.manifest import MANIFEST_NAME, read_manifest, update_manifest
 
+    for name, value in (("--limit", limit), ("--batch-size", batch_size),
+                        ("--threads", threads)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
     is_artifact = (Path(target) / MANIFEST_NAME).is_file()
     if is_artifact:
-        result = run_evaluate(target, task, split, limit, batch_size, threads)
+        manifest = read_manifest(target)
+        the_task = _artifact_task(manifest, task, data, holdout, max_length)
+        _check_labels(manifest, the_task, target)
+        result = run_evaluate(target, the_task, split, limit, batch_size, threads)
         if record:
             update_manifest(target, evaluation=result)
     else:
-        if task is None:
-            raise ConfigError("evaluating a PyTorch model needs --task")
         if record:
             raise ConfigError("--record stores results in an artifact; export the model first")
-        from tinyai.cli.export import task_for
-        from tinyai.models import load_model
+        from tinyai.recipe.models import fit_to_task, load_source
+        from tinyai.tasks.spec import TaskSpec, build_task
 
-        result = run_evaluate(load_model(target), task_for(task, target), split, limit, batch_size)
+        spec = TaskSpec.from_dict(verbs.task_spec(task, data, holdout, None, None, max_length),
+                                  "task")
+        model = load_source(target)
+        the_task = build_task(spec, tokenizer=_own_tokenizer(target))
+        fit_to_task(model, target, the_task, adapt=False)
+        result = run_evaluate(model, the_task, split, limit, batch_size)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -51,6 +71,37 @@ def evaluate(
         f"{result['task']} {result['split']} ({result['examples']} examples, "
         f"{result['source']}): {metrics}"
     )
+
+
+def _artifact_task(manifest: dict[str, Any], task: str | None, data: str | None,
+                   holdout: float | None, max_length: int | None) -> Any:
+    """The task to score an artifact on: the one given, else the one it records."""
+    from tinyai.tasks.spec import TaskSpec, build_task
+
+    if task is not None or data is not None:
+        spec = TaskSpec.from_dict(verbs.task_spec(task, data, holdout, None, None, max_length),
+                                  "task")
+    elif isinstance(manifest.get("task_spec"), dict):
+        spec = TaskSpec.from_dict(manifest["task_spec"], "manifest.task_spec")
+    else:
+        spec = TaskSpec(name=str(manifest["task"]))
+    return build_task(spec)
+
+
+def _check_labels(manifest: dict[str, Any], task: Any, target: str) -> None:
+    from tinyai.errors import ConfigError
+
+    mine, theirs = manifest.get("label_names"), task.label_names
+    if mine and theirs and list(mine) != list(theirs):
+        raise ConfigError(f"artifact {target} predicts {mine}, the task {task.name} has labels "
+                          f"{theirs}; score it on the task it was made for")
+
+
+def _own_tokenizer(target: str) -> str | None:
+    from tinyai.models.hf import has_tokenizer
+
+    path = Path(target)
+    return target if path.is_dir() and has_tokenizer(path) else None
 
 
 def register(app: typer.Typer) -> None:

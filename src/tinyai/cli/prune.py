@@ -1,12 +1,13 @@
 """`tinyai prune MODEL`: unstructured (--sparsity) or structured (--ratio) pruning.
 
     tinyai prune ./fashion-cnn --sparsity 0.9 --scope global --dry-run
-    tinyai prune ./fashion-cnn --ratio 0.5 --out ./fashion-cnn-slim
-    tinyai prune ./minilm-sst2 --ratio 0.25 --target heads --target ffn --out ./slim
+    tinyai prune ./fashion-cnn fashion-mnist --ratio 0.5 --out ./slim --epochs 1 --lr 1e-3
+    tinyai prune ./minilm-sst2 sst2 --ratio 0.25 --target heads --target ffn --out ./slim
 
-A dry run prints, per layer, what would be removed and the size/MACs after, and changes
-nothing. One-shot pruning without fine-tuning loses accuracy: fine-tune the result
-(`tinyai finetune`), or use the Python API's GradualPruner inside training.
+A dry run prints, per layer, what would be removed and the size/MACs after (the numbers
+`tinyai summary` shows), and changes nothing. Otherwise it is a one-stage recipe: prune,
+fine-tune when --steps/--epochs are given, save, and measure before and after on the
+exported artifact (one-shot pruning without fine-tuning loses accuracy: it says by how much).
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from typing import Annotated, Any
 
 import typer
 
+from tinyai.cli import verbs
+
 
 def prune(
     model: str = typer.Argument(..., help="A tinyai model dir, a HF dir or a short name."),
+    task: str | None = typer.Argument(None, help="The task to fine-tune and measure on."),
     sparsity: float | None = typer.Option(None, help="Unstructured: fraction of weights to zero."),
-    scope: str = typer.Option("layer", help="Unstructured ranking: 'layer' or 'global'."),
+    scope: str | None = typer.Option(None, help="Unstructured ranking: layer (default) or global."),
     ratio: float | None = typer.Option(None, help="Structured: fraction of units to remove."),
-    importance: str = typer.Option("l2", help="Structured ranking: l1, l2 (magnitude)."),
+    importance: str | None = typer.Option(
+        None, help="Structured ranking: l1, l2 (default), taylor."),
     target: Annotated[
         list[str] | None,
         typer.Option("--target", help="Structured: channels, neurons, heads, ffn (repeatable)."),
@@ -34,27 +39,60 @@ def prune(
     ] = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     out: Path | None = typer.Option(None, help="Directory for the pruned model."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    data: str | None = verbs.DATA, holdout: float | None = verbs.HOLDOUT,
+    limit: int | None = verbs.LIMIT, eval_limit: int | None = verbs.EVAL_LIMIT,
+    max_length: int | None = verbs.MAX_LENGTH,
+    steps: int | None = verbs.STEPS, epochs: float | None = verbs.EPOCHS,
+    batch_size: int | None = verbs.BATCH, lr: float | None = verbs.LR,
+    bf16: bool | None = verbs.BF16, seed: int | None = verbs.SEED,
+    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH, force: bool = verbs.FORCE,
+    as_json: bool = typer.Option(False, "--json", help="Print the dry-run plan as JSON."),
 ) -> None:
-    """Prune a model: show the plan, or apply it and save plan + compact weights."""
+    """Prune a model: show the plan, or apply it (fine-tuning after it with --steps/--epochs),
+    save the smaller model and measure it before and after on its artifact."""
     from tinyai.errors import ConfigError
 
     if (sparsity is None) == (ratio is None):
         raise ConfigError("give exactly one of --sparsity (unstructured) or --ratio (structured)")
-    if not dry_run and out is None:
+    if dry_run:
+        loaded = _load(model)
+        inputs = loaded.example_inputs()
+        if ratio is not None:
+            report = _structured(loaded, inputs, ratio, importance or "l2", target, exclude or [])
+        else:
+            report = _unstructured(loaded, sparsity or 0.0, scope or "layer", exclude or [])
+        _print(report, as_json)
+        return
+    if out is None:
         raise ConfigError("pass --out DIR to save the pruned model, or --dry-run to preview")
-    loaded = _load(model)
-    inputs = loaded.example_inputs()
+    verbs.check_target(out, "model", force)
     if ratio is not None:
-        report = _structured(loaded, inputs, ratio, importance, target, exclude or [], dry_run)
+        technique = "structured-pruning"
+        targets = tuple(target) if target else _default_targets(model)
+        config = verbs.given(ratio=ratio, importance=importance, targets=list(targets),
+                             ignored=list(exclude) if exclude else None)
     else:
-        report = _unstructured(loaded, sparsity or 0.0, scope, exclude or [], dry_run)
-    if out is not None and not dry_run:
-        from tinyai.prune import save_pruned
+        technique = "magnitude-pruning"
+        config = verbs.given(sparsity=sparsity, scope=scope,
+                             exclude=list(exclude) if exclude else None)
+    train = verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, bf16=bf16,
+                        seed=seed)
+    recipe = verbs.one_stage_recipe(
+        model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), technique,
+        config, train=train or None, bench=not no_bench, measure_start=True)
+    metrics, stage_dir, _ = verbs.run(recipe, out, resume)
+    verbs.place(stage_dir / "model", out, "model", force)
+    verbs.report(metrics, out, "the pruned model to")
+    if not train:
+        typer.echo("pruned without fine-tuning: to recover accuracy, fine-tune it "
+                   f"(tinyai finetune {out} ... --steps N), or prune again with --steps N "
+                   "to fine-tune right after pruning")
 
-        save_pruned(loaded, out)
-        report["saved_to"] = str(out)
-    _print(report, as_json)
+
+def _default_targets(model: str) -> tuple[str, ...]:
+    from tinyai.prune.transformer import attention_blocks
+
+    return ("heads", "ffn") if attention_blocks(_load(model)) else ("channels", "neurons")
 
 
 def _load(model: str) -> Any:
@@ -74,10 +112,8 @@ def _structured(
     importance: str,
     targets: list[str] | None,
     exclude: list[str],
-    dry_run: bool,
 ) -> dict[str, Any]:
-    from tinyai.prune import StructuredPruning, apply_plan, plan
-    from tinyai.prune.serialize import PLAN_ATTR
+    from tinyai.prune import StructuredPruning, plan
     from tinyai.prune.transformer import attention_blocks
 
     default = ("heads", "ffn") if attention_blocks(model) else ("channels", "neurons")
@@ -88,9 +124,6 @@ def _structured(
         ignored=tuple(exclude),
     )
     the_plan = plan(model, config, inputs)
-    if not dry_run:
-        apply_plan(model, the_plan)
-        object.__setattr__(model, PLAN_ATTR, [*getattr(model, PLAN_ATTR, []), the_plan.to_dict()])
     return {
         "kind": "structured",
         "headers": list(the_plan.HEADERS),
@@ -99,12 +132,10 @@ def _structured(
     }
 
 
-def _unstructured(
-    model: Any, sparsity: float, scope: str, exclude: list[str], dry_run: bool
-) -> dict[str, Any]:
+def _unstructured(model: Any, sparsity: float, scope: str, exclude: list[str]) -> dict[str, Any]:
     """Per weight: zeros after pruning and the bytes it takes dense vs packed sparse."""
-    from tinyai.prune import MagnitudePruning, magnitude_masks, make_permanent
-    from tinyai.prune.masks import apply_masks, current_weight, prunable_weights
+    from tinyai.prune import MagnitudePruning, magnitude_masks
+    from tinyai.prune.masks import current_weight, prunable_weights
     from tinyai.runtime.codecs import encode_smallest
 
     config = MagnitudePruning(sparsity=sparsity, scope=scope, exclude=tuple(exclude))
@@ -120,9 +151,6 @@ def _unstructured(
         totals = [a + b for a, b in zip(totals, values, strict=True)]
         rows.append([full, "x".join(map(str, weight.shape)), *(f"{v:,}" for v in values)])
     rows.append(["TOTAL", "", *(f"{v:,}" for v in totals)])
-    if not dry_run:
-        apply_masks(model, new_masks)
-        make_permanent(model)
     return {
         "kind": "unstructured",
         "rows": rows,
@@ -144,8 +172,6 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
     if not console.is_terminal:
         console = Console(width=200)
     console.print(table)
-    if "saved_to" in report:
-        console.print(f"saved to {report['saved_to']}")
 
 
 def register(app: typer.Typer) -> None:

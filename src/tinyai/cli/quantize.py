@@ -1,83 +1,93 @@
 """`tinyai quantize MODEL OUT --task TASK --scheme SCHEME`: quantize and write the artifact.
 
-The artifact's ONNX graph runs ONNX Runtime's integer kernels (DynamicQuantizeMatMul,
-QuantizeLinear + MatMulIntegerToFloat, MatMulNBits, GatherBlockQuantized). Static int8
-calibrates on the first --calibration examples of the task's training split.
+    tinyai quantize runs/student runs/student-int8 --task sst2 --scheme int8-static
+    tinyai quantize runs/student runs/student-int4 --task sst2 --scheme weight-only --bits 4
+    tinyai quantize runs/cnn runs/cnn-qat --task fashion-mnist --scheme qat --steps 300
+
+A one-stage recipe: SCHEME is a registered quantization technique (`tinyai techniques`),
+the options are its config's fields (not given: the config's defaults). int8-static
+calibrates on --calibration training examples; qat and weight-sharing train (--steps ...).
+The artifact's graph runs ONNX Runtime's integer kernels; it is measured on the held-out
+split, with the parity check against PyTorch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-SCHEMES = ("int8-dynamic", "int8-static", "int4", "int2")
+from tinyai.cli import verbs
 
 
-def _config(
-    scheme: str, observer: str, group_size: int, exclude: list[str], step: str = "prepare"
-) -> Any:
+def _config(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options that `scheme`'s config has; one the config lacks is an error."""
+    from tinyai import registry
     from tinyai.errors import ConfigError
-    from tinyai.quantize import Int8Dynamic, Int8Static, WeightOnly
 
-    excl = tuple(exclude)
-    if scheme == "int8-dynamic":
-        return Int8Dynamic(exclude=excl)
-    if scheme == "int8-static":
-        return Int8Static(exclude=excl, observer=observer, step=step)
-    if scheme in ("int4", "int2"):
-        return WeightOnly(exclude=excl, bits=int(scheme[-1]), group_size=group_size)
-    raise ConfigError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-
-
-def _calibrate(model: Any, task: Any, examples: int) -> None:
-    import numpy as np
-    import torch
-
-    data = task.dataset("train")
-    data = data.subset(np.arange(min(examples, len(data))))
-    with torch.no_grad():
-        for batch in task.batches(data, 32):
-            model(**task.model_inputs(batch))
+    schemes = {t.name: t for t in registry.techniques() if t.kind == "quantize"}
+    if scheme not in schemes:
+        raise ConfigError(f"unknown scheme {scheme!r}; choose one of {', '.join(schemes)}")
+    tech = schemes[scheme]
+    fields = {f.name for f in dataclasses.fields(tech.config_cls)}
+    for name in options:
+        if name not in fields:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} does not apply to {scheme} (its settings: "
+                              f"{', '.join(sorted(fields - {'step'}))})")
+    return options
 
 
 def quantize(
-    model: str = typer.Argument(
-        ..., help="A tinyai model directory, a Hugging Face directory or a short name."
-    ),
+    model: str = typer.Argument(..., help="A tinyai model dir, a HF dir or a short name."),
     out: Path = typer.Argument(..., help="Artifact directory to write."),
-    task: str = typer.Option(..., "--task", "-t", help="Task name, e.g. sst2, fashion-mnist."),
-    scheme: str = typer.Option("int8-dynamic", help=f"One of {', '.join(SCHEMES)}."),
-    observer: str = typer.Option(
-        "percentile", help="int8-static: minmax, percentile, mse or entropy."
-    ),
-    calibration: int = typer.Option(
-        256, help="int8-static: calibration examples from the train split."
-    ),
-    group_size: int = typer.Option(32, help="int4/int2: weights per scale."),
-    exclude: list[str] = typer.Option(
-        [], help="Layer name patterns to keep in float (repeatable)."
-    ),
+    task: str | None = typer.Option(None, "--task", "-t", help="Task name, e.g. sst2."),
+    scheme: str = typer.Option("int8-dynamic", help="int8-dynamic, int8-static, weight-only, "
+                               "mixed-precision, qat, weight-sharing."),
+    bits: int | None = typer.Option(None, help="weight-only / qat / weight-sharing: bits."),
+    group_size: int | None = typer.Option(None, "--group-size", help="Weights per scale."),
+    observer: str | None = typer.Option(None, help="int8-static: minmax (default), "
+                                        "percentile, mse or entropy."),
+    per_tensor_tolerance: float | None = typer.Option(None, "--per-tensor-tolerance"),
+    embedding_bits: int | None = typer.Option(None, "--embedding-bits",
+                                              help="Embedding tables: 0 (float), 4 or 8."),
+    budget_bytes: int | None = typer.Option(None, "--budget-bytes",
+                                            help="mixed-precision: bytes of the quantized layers."),
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Layer name patterns to keep in float (repeatable).")] = None,
+    calibration: int | None = typer.Option(None, help="int8-static: calibration examples "
+                                           "(default 512)."),
+    save_model: Path | None = typer.Option(None, "--save-model",
+                                           help="Also save the quantized model directory here."),
+    data: str | None = verbs.DATA, holdout: float | None = verbs.HOLDOUT,
+    limit: int | None = verbs.LIMIT, eval_limit: int | None = verbs.EVAL_LIMIT,
+    max_length: int | None = verbs.MAX_LENGTH,
+    steps: int | None = verbs.STEPS, epochs: float | None = verbs.EPOCHS,
+    batch_size: int | None = verbs.BATCH, lr: float | None = verbs.LR,
+    bf16: bool | None = verbs.BF16, seed: int | None = verbs.SEED,
+    resume: bool = verbs.RESUME, no_bench: bool = verbs.NO_BENCH, force: bool = verbs.FORCE,
 ) -> None:
     """Quantize MODEL and export it for TASK as an artifact that runs integer kernels."""
-    from tinyai.cli.export import task_for
-    from tinyai.export import export as export_artifact
-    from tinyai.models import load_model
-    from tinyai.quantize import quantize_
-
-    config = _config(scheme, observer, group_size, exclude)  # a bad scheme fails before loading
-    task_obj = task_for(task, model)
-    loaded = load_model(model).eval()
-    quantize_(loaded, config)
-    if scheme == "int8-static":
-        _calibrate(loaded, task_obj, calibration)
-        config = _config(scheme, observer, group_size, exclude, step="convert")
-        quantize_(loaded, config)
-    history = [{"technique": "quantize", "scheme": scheme, "config": config.to_dict()}]
-    path = export_artifact(loaded, out, task=task_obj, history=history)
-    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-    typer.echo(f"wrote {path}: {size:,} bytes ({scheme})")
+    config = _config(scheme, verbs.given(
+        bits=bits, group_size=group_size, observer=observer, embedding_bits=embedding_bits,
+        per_tensor_tolerance=per_tensor_tolerance, budget_bytes=budget_bytes,
+        exclude=list(exclude) if exclude else None))
+    train = verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, bf16=bf16,
+                        seed=seed)
+    stage = verbs.given(calibration=calibration)
+    verbs.check_target(out, "artifact", force)
+    if save_model is not None:
+        verbs.check_target(save_model, "model", force)
+    recipe = verbs.one_stage_recipe(
+        model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), scheme,
+        config, train=train or None, bench=not no_bench, **stage)
+    metrics, stage_dir, _ = verbs.run(recipe, out, resume)
+    verbs.place(stage_dir / "artifact", out, "artifact", force)
+    if save_model is not None:
+        verbs.place(stage_dir / "model", save_model, "model", force)
+    verbs.report(metrics, out, f"the {scheme} artifact to")
 
 
 def register(app: typer.Typer) -> None:

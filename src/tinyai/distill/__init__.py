@@ -32,7 +32,7 @@ from tinyai.distill.students import FactorizedEmbedding, StudentSpec, build_stud
 from tinyai.distill.text import TokenizedText
 from tinyai.distill.vocab import ReducedVocab, load_reduced_vocab, reduce_vocab
 from tinyai.errors import ConfigError
-from tinyai.registry import StageContext, register
+from tinyai.registry import Needs, StageContext, register
 
 __all__ = [
     "AugmentConfig",
@@ -64,37 +64,32 @@ __all__ = [
 ]
 
 
-def _tokenizer(ctx: StageContext) -> Any:
-    return ctx.extras.get("tokenizer") or getattr(ctx.task, "tokenizer", None)
-
-
 def _apply_finetune(model: Any, config: FinetuneConfig, ctx: StageContext) -> Any:
     if ctx.task is None:
-        raise ConfigError("the finetune stage needs a task; give the recipe a task")
-    return finetune(model, ctx.task, config, tokenizer=_tokenizer(ctx))
+        raise ConfigError("fine-tuning needs a task (its training data and loss)")
+    return finetune(model, ctx.task, config, tokenizer=ctx.tokenizer, hooks=ctx.hooks)
 
 
 def _apply_distill(model: Any, config: DistillConfig, ctx: StageContext) -> Any:
-    """The stage's model is the teacher unless ctx.extras['student'] (or a StudentSpec in
-    ctx.extras['student_spec']) gives the student; the distilled student is returned."""
+    """`model` is the teacher unless `ctx.teacher` is given; the student is `ctx.student`
+    (the recipe runner builds it from the recipe's `student`); returns the student."""
     if ctx.task is None:
-        raise ConfigError("the distill stage needs a task for its data; give the recipe a task")
+        raise ConfigError("distillation needs a task for its data")
+    if ctx.student is None:
+        raise ConfigError("distillation needs a student: give the recipe a `student` "
+                          "(built from the teacher, or an architecture)")
     teacher = ctx.teacher if ctx.teacher is not None else model
-    student = ctx.extras.get("student")
-    if student is None:
-        spec = ctx.extras.get("student_spec")
-        if spec is None:
-            raise ConfigError("the distill stage needs a student: set extras.student or "
-                              "extras.student_spec (a StudentSpec)")
-        student = build_student(teacher, spec)
-    data = ctx.extras.get("data", ctx.task)
-    return distill(student, teacher, data, config, tokenizer=_tokenizer(ctx))
+    teacher_tokenizer = getattr(ctx.task, "tokenizer", None) if ctx.tokenizer else None
+    return distill(ctx.student, teacher, ctx.task, config, tokenizer=ctx.tokenizer,
+                   teacher_tokenizer=teacher_tokenizer, hooks=ctx.hooks)
 
 
 register("finetune", "transfer", FinetuneConfig, _apply_finetune,
-         "train a pretrained model on a task (optionally frozen embeddings/lower layers/trunk)")
+         "train a model on a task (pretrained or from scratch; optional frozen parts)",
+         Needs(task=True))
 register("distill", "distill", DistillConfig, _apply_distill,
-         "train a student to imitate a teacher (soft targets, TinyBERT layers, embeddings)")
+         "train a student to imitate a teacher (soft targets, TinyBERT layers, embeddings)",
+         Needs(task=True, teacher=True))
 
 
 # `tinyai.distill(...)` calls the verb even once this package is imported (see tinyai._verbs)

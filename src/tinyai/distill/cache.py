@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tinyai.distill.text import TokenizedText
+from tinyai.progress import Progress
 
 
 def data_fingerprint(data: TokenizedText) -> str:
@@ -42,13 +43,13 @@ def teacher_outputs(teacher: nn.Module, data: TokenizedText, cache_dir: str | Pa
     order: list[int] = []
     # sorted by length: the least padding for a pass whose order does not matter
     batches = data.batch_indices(batch_size, shuffle=False, bucket=True)
-    for done, indices in enumerate(batches):
-        batch = data.collate(indices)
-        out = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        rows.append(out.float())
-        order += indices
-        if log and done % 50 == 0:
-            print(f"teacher outputs: batch {done + 1}/{len(batches)}", flush=True)
+    with Progress(len(batches), "teacher outputs", enabled=log, every=50, unit="batch") as bar:
+        for done, indices in enumerate(batches, start=1):
+            batch = data.collate(indices)
+            out = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            rows.append(out.float())
+            order += indices
+            bar.update(done)
     teacher.train(was_training)
     stacked = torch.cat(rows)
     outputs = torch.empty_like(stacked)

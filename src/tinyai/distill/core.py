@@ -13,40 +13,64 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from tinyai import paths
 from tinyai.config import Config
+from tinyai.distill.augment import AugmentConfig, augment_texts
 from tinyai.distill.cache import teacher_outputs
 from tinyai.distill.layers import FeatureTap, LayerLoss, LayerPair, bert_layer_map
-from tinyai.distill.losses import embedding_loss, hinton_loss, similarity_loss
+from tinyai.distill.losses import IGNORE, embedding_loss, hinton_loss, similarity_loss
 from tinyai.distill.text import TokenizedText
 from tinyai.errors import ConfigError
-from tinyai.train import TrainConfig, train
+from tinyai.train import TrainConfig, TrainHooks, train
 
 OBJECTIVES = ("logits", "embedding")
+DEFAULT_MAX_LENGTH = 128
 
 
 @dataclasses.dataclass
-class DistillConfig(Config):
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    batch_size: int = 32
-    max_length: int = 128
-    objective: str = "logits"  # logits (classifier/regressor) | embedding (sentence vectors)
+class SoftTargets(Config):
+    """Hinton's soft targets: KL(student || teacher) at `temperature`, weighted `alpha`
+    against the hard labels' cross-entropy (1 - alpha). Also usable while another technique
+    trains (a recipe stage's `teacher:`)."""
+
     temperature: float = 2.0
     alpha: float = 0.5  # weight of the teacher's soft targets; 1 - alpha on the hard labels
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
+            raise ValueError("temperature must be > 0 and alpha in [0, 1]")
+
+
+@dataclasses.dataclass
+class DistillConfig(SoftTargets):
+    """Train a student to imitate a teacher; batch size, steps and lr are the `train` settings.
+
+    augment: perturbed copies of every training sentence (text, single sentences) for the
+        teacher to label (TinyBERT / Tang et al.); they carry soft targets only.
+    cache: keep the teacher's outputs on disk (keyed by the teacher's weights, the data and
+        its tokenization) in `cache_dir`, or the user cache (~/.cache/tinyai/teacher-outputs)
+        when that is None, so a re-run or a resume never pays for the teacher again.
+    """
+
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    objective: str = "logits"  # logits (classifier/regressor) | embedding (sentence vectors)
     embedding_loss: str = "mse"  # mse | cosine (objective=embedding)
     similarity_weight: float = 0.0  # + in-batch cosine-similarity matching (embedding)
     layer_weight: float = 0.0  # > 0 adds TinyBERT's embedding + hidden-state losses
     attention: bool = False  # with layer_weight: also attention-map MSE
     layer_map: tuple[tuple[int, int], ...] | None = None  # (student layer, teacher layer)
-    cache_dir: str | None = None  # where precomputed teacher outputs are kept
+    augment: AugmentConfig | None = None
+    cache: bool = True
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
-        if self.temperature <= 0 or not 0.0 <= self.alpha <= 1.0:
-            raise ValueError("temperature must be > 0 and alpha in [0, 1]")
         if self.embedding_loss not in ("mse", "cosine"):
             raise ValueError("embedding_loss must be 'mse' or 'cosine'")
         if self.layer_weight < 0 or self.similarity_weight < 0:
@@ -55,13 +79,15 @@ class DistillConfig(Config):
 
 def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillConfig | None = None,
             tokenizer: Any = None, teacher_tokenizer: Any = None,
-            layer_pairs: Sequence[LayerPair] | None = None) -> nn.Module:
+            layer_pairs: Sequence[LayerPair] | None = None, max_length: int | None = None,
+            hooks: TrainHooks | None = None, label: str = "distill") -> nn.Module:
     """Train `student` (in place) to imitate `teacher` on `data`.
 
-    `data`: a Task (its train split), a TextDataset, a list of sentences (unlabelled) or
-    `TokenizedText`. Text needs the student's `tokenizer`; give `teacher_tokenizer` when the
-    student's vocabulary differs (then only output-level losses apply). Without layer losses
-    the teacher runs once over the data (cached in `config.cache_dir` when set).
+    `data`: a Task (its train split; text is tokenized with the task's tokenizer at its
+    max_length), a TextDataset, a list of sentences (unlabelled) or `TokenizedText`. Give the
+    student's `tokenizer` when it differs from the task's, and then the `teacher_tokenizer`
+    too (then only output-level losses apply). Without layer losses the teacher runs once
+    over the data, cached on disk (see `DistillConfig.cache`).
     """
     config = config or DistillConfig()
     teacher.eval().requires_grad_(False)
@@ -69,19 +95,27 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
         layer_pairs = bert_layer_map(student, teacher, config.layer_map, attention=config.attention)
     text = _as_text(data)
     if text is None:
-        return _distill_task(student, teacher, data, config)
+        return _distill_task(student, teacher, data, config, hooks, label)
+    max_length = max_length or int(getattr(data, "max_length", DEFAULT_MAX_LENGTH))
+    if tokenizer is None:
+        tokenizer = getattr(data, "tokenizer", None)
     if teacher_tokenizer is not None and isinstance(text, TokenizedText):
         raise ConfigError("with a teacher_tokenizer pass raw text (a TextDataset or a list of "
                           "sentences), not TokenizedText: the teacher must tokenize it itself")
-    tokens = _tokens(text, tokenizer, config.max_length)
+    text = _augmented(text, config.augment, regression=getattr(data, "kind", "") ==
+                      "text-regression")
+    tokens = _tokens(text, tokenizer, max_length)
     if layer_pairs and teacher_tokenizer is not None:
         raise ConfigError("intermediate-layer losses need one tokenization; drop "
                           "teacher_tokenizer or set layer_weight=0")
     cached = None
     if not layer_pairs:  # output-level losses only: run the teacher once, up front
         teacher_tokens = tokens if teacher_tokenizer is None else _tokens(
-            text, teacher_tokenizer, config.max_length)
-        cached = teacher_outputs(teacher, teacher_tokens, config.cache_dir, _fingerprint(teacher))
+            text, teacher_tokenizer, max_length)
+        cache_dir = (config.cache_dir or str(paths.cache_dir("teacher-outputs"))
+                     if config.cache else None)
+        cached = teacher_outputs(teacher, teacher_tokens, cache_dir, _fingerprint(teacher),
+                                 log=config.train.log)
     objective = _Objective(student, teacher, tokens, config, layer_pairs)
     params = list(student.parameters()) + list(objective.parameters())
 
@@ -94,13 +128,33 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
                 target = teacher(**inputs)
         return objective(model(**inputs), target, batch)
 
-    seed = config.train.seed
+    seed, batch_size = config.train.seed, config.train.batch_size
     try:
-        train(student, lambda epoch: tokens.batches(config.batch_size, epoch, seed), config.train,
-              loss_fn, params=params)
+        train(student, lambda epoch: tokens.batches(batch_size, epoch, seed), config.train,
+              loss_fn, params=params, hooks=hooks, label=label)
     finally:
         objective.remove_taps()
     return student
+
+
+def _augmented(text: Any, augment: AugmentConfig | None, regression: bool) -> Any:
+    """`text` plus `augment.copies` perturbed copies of each sentence, without labels (soft
+    targets only). Sentence pairs and ready-made TokenizedText are left as they are."""
+    if augment is None or not augment.copies or isinstance(text, TokenizedText):
+        return text
+    if isinstance(text, list | tuple):
+        return list(text) + augment_texts(list(text), augment)
+    if text.texts_b is not None:
+        raise ConfigError("augment perturbs single sentences; drop augment for sentence pairs")
+    from tinyai.data import TextDataset
+
+    extra = augment_texts(list(text.texts), augment)
+    labels = None
+    if text.labels is not None:
+        unknown = np.full(len(extra), np.nan if regression else IGNORE)
+        labels = np.concatenate([text.labels, unknown.astype(text.labels.dtype)])
+    return TextDataset(text.name + "+aug", list(text.texts) + extra, None, labels,
+                       text.label_names)
 
 
 class _Objective(nn.Module):
@@ -151,8 +205,8 @@ class _Objective(nn.Module):
                 tap.remove()
 
 
-def _distill_task(student: nn.Module, teacher: nn.Module, task: Any,
-                  config: DistillConfig) -> nn.Module:
+def _distill_task(student: nn.Module, teacher: nn.Module, task: Any, config: DistillConfig,
+                  hooks: TrainHooks | None, label: str) -> nn.Module:
     """Non-text tasks (images, audio): teacher run online on the task's own batches."""
     if not hasattr(task, "batches"):
         raise ConfigError("data must be a Task, a TextDataset, a list of sentences or "
@@ -167,9 +221,10 @@ def _distill_task(student: nn.Module, teacher: nn.Module, task: Any,
         return hinton_loss(model(**inputs), target, batch.get("labels"), config.temperature,
                            config.alpha)
 
-    seed = config.train.seed
-    train(student, lambda epoch: task.batches(dataset, config.batch_size, shuffle=True,
-                                              seed=seed * 100_003 + epoch), config.train, loss_fn)
+    seed, batch_size = config.train.seed, config.train.batch_size
+    train(student, lambda epoch: task.batches(dataset, batch_size, shuffle=True,
+                                              seed=seed * 100_003 + epoch), config.train, loss_fn,
+          hooks=hooks, label=label)
     return student
 
 
@@ -193,9 +248,10 @@ def _tokens(text: Any, tokenizer: Any, max_length: int) -> TokenizedText:
 
 
 def _fingerprint(model: nn.Module) -> str:
-    """A cheap identity for a teacher's weights, naming its cache file."""
+    """The identity of a teacher's weights (every byte of every tensor), naming its cache
+    file: a teacher trained further, or another one of the same shape, gets a new file."""
     digest = hashlib.sha256()
-    for name, tensor in list(model.state_dict().items())[-8:]:
+    for name, tensor in model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().float().sum().numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
     return "teacher-" + digest.hexdigest()[:16]

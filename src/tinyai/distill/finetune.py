@@ -17,30 +17,35 @@ from tinyai.config import Config
 from tinyai.distill.layers import find_bert
 from tinyai.distill.text import TokenizedText
 from tinyai.errors import ConfigError
-from tinyai.train import TrainConfig, train
+from tinyai.train import TrainConfig, TrainHooks, train
 
 
 @dataclasses.dataclass
 class FinetuneConfig(Config):
+    """Train a model on its task (also from scratch: a freshly built architecture).
+
+    Text is tokenized with the task's tokenizer at the task's ``max_length``; batch size,
+    steps and learning rate are the `train` settings.
+    """
+
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    batch_size: int = 32
-    max_length: int = 128  # text: tokens per example (longer ones are truncated)
     freeze_embeddings: bool = False  # text: keep the (large) embedding table fixed
     freeze_layers: int = 0  # text: freeze this many of the lowest encoder layers
     freeze_trunk: bool = False  # any model: train only the head (see `head`)
     head: str | None = None  # name of the head module; default: the last nn.Linear
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_length < 2 or self.freeze_layers < 0:
-            raise ValueError("batch_size >= 1, max_length >= 2 and freeze_layers >= 0 are required")
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
 
 
 def finetune(model: nn.Module, task: Any, config: FinetuneConfig | None = None,
-             tokenizer: Any = None, data: Any = None) -> nn.Module:
+             tokenizer: Any = None, data: Any = None,
+             hooks: TrainHooks | None = None, label: str = "finetune") -> nn.Module:
     """Train `model` on `task`'s train split (or `data`) with the task's loss; in place."""
     config = config or FinetuneConfig()
     freeze_(model, config)
-    batches_fn = task_batches(task, config.batch_size, config.max_length, config.train.seed,
+    batches_fn = task_batches(task, config.train.batch_size, config.train.seed,
                               tokenizer=tokenizer, data=data)
 
     frozen_norms = _frozen_batchnorms(model)
@@ -51,16 +56,19 @@ def finetune(model: nn.Module, task: Any, config: FinetuneConfig | None = None,
         outputs = m(**_inputs(batch))
         return task.loss(outputs, batch)
 
-    train(model, batches_fn, config.train, loss_fn)
+    train(model, batches_fn, config.train, loss_fn, hooks=hooks, label=label)
     return model
 
 
-def task_batches(task: Any, batch_size: int, max_length: int, seed: int, tokenizer: Any = None,
+def task_batches(task: Any, batch_size: int, seed: int, tokenizer: Any = None,
                  data: Any = None) -> Any:
-    """batches_fn(epoch) for `train`: bucketed token batches for text with a tokenizer, else the
-    task's own batching, shuffled per epoch."""
+    """batches_fn(epoch) for `train`: bucketed token batches for text (tokenized once, with
+    `tokenizer` or the task's own), else the task's own batching, shuffled per epoch."""
     dataset = data if data is not None else task.dataset(task.train_split)
+    if tokenizer is None and hasattr(dataset, "texts"):
+        tokenizer = getattr(task, "tokenizer", None)
     if tokenizer is not None and hasattr(dataset, "texts"):
+        max_length = int(getattr(task, "max_length", 128))
         tokens = TokenizedText.encode(tokenizer, dataset.texts, dataset.texts_b, dataset.labels,
                                       max_length)
         return lambda epoch: tokens.batches(batch_size, epoch, seed)

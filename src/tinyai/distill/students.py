@@ -33,11 +33,13 @@ class StudentSpec(Config):
     intermediate_size: int | None = None
     embedding_size: int | None = None  # factorized embeddings when set
     max_position_embeddings: int | None = None
+    vocab_size: int | None = None  # reduce the vocabulary to the N sub-words the task uses
     kept_vocab: tuple[int, ...] | None = None  # old ids of a reduced vocabulary (vocab.py)
     keep_pooler: bool = True  # False drops BERT's pooler (unused by mean/CLS heads)
 
     def __post_init__(self) -> None:
-        sizes = ("hidden_size", "intermediate_size", "embedding_size", "max_position_embeddings")
+        sizes = ("hidden_size", "intermediate_size", "embedding_size", "max_position_embeddings",
+                 "vocab_size")
         for name in sizes:
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -47,7 +49,14 @@ class StudentSpec(Config):
 
 
 def build_student(teacher: nn.Module, spec: StudentSpec) -> nn.Module:
-    """A copy of `teacher` whose BERT encoder is shrunk to `spec`, weights carried over."""
+    """A copy of `teacher` whose BERT encoder is shrunk to `spec`, weights carried over.
+
+    `spec.vocab_size` needs a corpus: run `reduce_vocab` on the task's text first and pass
+    its ids as `kept_vocab` (the recipe runner and `tinyai distill` do this).
+    """
+    if spec.vocab_size is not None and spec.kept_vocab is None:
+        raise ConfigError("vocab_size needs the kept sub-words of a corpus: call reduce_vocab "
+                          "and set kept_vocab=tuple(result.kept_ids)")
     name, bert = find_bert(teacher)
     student = copy.deepcopy(teacher)
     small = shrink_bert(bert, spec)

@@ -29,14 +29,16 @@ registered at their import are always in place.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tinyai import atomic
 from tinyai._verbs import make_package_callable
+from tinyai.errors import ArtifactError
 from tinyai.export.artifact import write_artifact
 from tinyai.export.config import ExportConfig
 from tinyai.export.extensions import register_graph_pass, register_onnx_translation
+from tinyai.runtime.manifest import unknown_files
 
 if TYPE_CHECKING:
     from torch import nn
@@ -52,26 +54,29 @@ def export(
     config: ExportConfig | None = None,
     history: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the artifact for `model` on `task` (a Task or task name) to `out_dir`; returns it.
 
-    `out_dir` is replaced if it exists and holds a previous artifact (never another folder).
+    The artifact is written to a hidden sibling folder and then moved into place
+    (`tinyai.atomic.replace_dir`), so a failure or a kill at any instant leaves the previous
+    artifact or the new one at `out_dir`, never a mix or neither. An existing `out_dir` is
+    replaced only when it is a sealed tinyai artifact holding nothing its manifest does not
+    list; `force=True` also replaces an artifact with extra files in it. Any other non-empty
+    folder is refused, whatever `force` says.
     """
     config = config or ExportConfig()
     task = _resolve_task(task)
-    out = _check_destination(Path(out_dir))
-    # Written beside the destination and moved into place at the end, so a failed export
-    # neither leaves a half-written folder nor destroys the artifact it was replacing.
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    out = Path(out_dir)
+    # Refuse before minutes of export work; replace_dir checks again right before the swap.
+    atomic.check_replaceable(out, unknown_files, force, ArtifactError)
+    staging = atomic.staging_dir(out)
     try:
         write_artifact(model, staging, task, config, history or [], metrics or {})
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        atomic.replace_dir(staging, out, unknown_files, force, ArtifactError)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if os.path.lexists(staging):  # a failed export's half-written folder
+            atomic.remove_tree(staging)
     return out
 
 
@@ -81,20 +86,6 @@ def _resolve_task(task: Any) -> Any:
 
         return get_task(task)
     return task
-
-
-def _check_destination(out: Path) -> Path:
-    """`out` may be new, empty or a previous artifact (replaced); anything else is refused."""
-    from tinyai.errors import ArtifactError
-    from tinyai.runtime.manifest import MANIFEST_NAME
-
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())
-    ):
-        raise ArtifactError(
-            f"{out} exists and is not a tinyai artifact; choose an empty or new output directory"
-        )
-    return out
 
 
 make_package_callable(__name__, export)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tinyai.config import Config
 
@@ -77,3 +78,19 @@ class ExportConfig(Config):
             raise ValueError(f"min_saving must be in [0, 1), got {self.min_saving}")
         if (self.atol is not None and self.atol < 0) or self.rtol < 0:
             raise ValueError("atol and rtol must be >= 0")
+
+
+def _export_stage(model: Any, config: ExportConfig, ctx: Any) -> Any:
+    """An export stage changes nothing in the model: the runner exports every stage, and
+    this stage's config says how the final artifact is written."""
+    return model
+
+
+def _register() -> None:
+    from tinyai import registry
+
+    registry.register("export", "export", ExportConfig, _export_stage,
+                      "write the on-device artifact with these settings (opset, packing, ...)")
+
+
+_register()

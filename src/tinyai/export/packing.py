@@ -19,12 +19,14 @@ import numpy as np
 
 from tinyai.runtime import codecs
 from tinyai.runtime.manifest import PACKED_LOCATION, PACKED_WEIGHTS_NAME
+from tinyai.runtime.onnx_proto import NUMPY_DTYPES
 
 if TYPE_CHECKING:
     import onnx
 
 # ONNX types numpy represents exactly; others (int4, float8, bfloat16) stay in the graph.
-_PACKABLE = {"float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32", "int64"}
+# The runtime owns the list: it refuses any other dtype in a manifest.
+_PACKABLE = set(NUMPY_DTYPES.values())
 
 
 @dataclass

@@ -153,3 +153,22 @@ _DTYPES = {
     "U8": torch.uint8,
     "BOOL": torch.bool,
 }
+
+
+_OWN_FILES = {CONFIG, WEIGHTS, PRUNING_FILE, "history.json", "tokenizer.json",
+              "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+              f"{ENCODER_DIR}/{CONFIG}"}
+
+
+def unknown_files(path: Path) -> list[str] | None:
+    """For `tinyai.atomic.replace_dir`: None unless `path` is a tinyai model directory, else
+    the entries in it that `save_model` does not write."""
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or "_type" not in config:
+        return None
+    entries = {p.relative_to(path).as_posix() for p in path.rglob("*")
+               if p.is_file() or p.is_symlink()}
+    return sorted(entries - _OWN_FILES)

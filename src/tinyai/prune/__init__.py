@@ -17,16 +17,16 @@ from typing import Any
 from torch import nn
 
 from tinyai import registry
-from tinyai.errors import ConfigError
+from tinyai.measure.sensitivity import SensitivityTable
+from tinyai.prune import handlers
 from tinyai.prune.config import AGPSchedule, LotteryConfig, MagnitudePruning, StructuredPruning
 from tinyai.prune.lottery import LotteryResult, lottery_ticket
 from tinyai.prune.masks import apply_masks, copy_model, make_permanent, masks, sparsity
 from tinyai.prune.plan import PruningPlan, apply_plan
-from tinyai.prune.sensitivity import SensitivityTable, allocate_sparsity, sensitivity
-from tinyai.prune.serialize import PLAN_ATTR, load_pruned, pruning_plans, save_pruned
-from tinyai.prune.stage import run_stage
+from tinyai.prune.sensitivity import allocate_sparsity, sensitivity
+from tinyai.prune.serialize import load_pruned, pruning_plans, save_pruned
 from tinyai.prune.structured import LossFn, plan
-from tinyai.prune.unstructured import GradualPruner, magnitude_masks, prune_magnitude_
+from tinyai.prune.unstructured import GradualPruner, magnitude_masks
 
 __all__ = [
     "AGPSchedule",
@@ -61,52 +61,31 @@ def prune_(
     example_inputs: Any = None,
     loss_fn: LossFn | None = None,
 ) -> nn.Module:
-    """Prune `model` in place and return it.
+    """Prune `model` in place and return it (dispatched on the config's type).
 
     MagnitudePruning: masks are held (fine-tune, then `make_permanent`); for the gradual
     schedule use `GradualPruner(model, config).step(step)` in your loop instead.
-    StructuredPruning: needs `example_inputs` (a dict of named tensors) to trace the model;
-    the applied plan is remembered on the model so `save_pruned` can store it.
+    StructuredPruning: needs `example_inputs` (a dict of named tensors) to trace the model,
+    and `loss_fn(model) -> loss` for importance="taylor"; the applied plan is remembered on
+    the model so its saved form replays it.
     """
-    if isinstance(config, MagnitudePruning):
-        if config.schedule is not None:
-            raise ConfigError(
-                "a scheduled MagnitudePruning prunes during training: call "
-                "GradualPruner(model, config).step(step) after each optimizer step"
-            )
-        return prune_magnitude_(model, config)
-    if isinstance(config, StructuredPruning):
-        if example_inputs is None:
-            raise ConfigError(
-                "structured pruning traces the model: pass example_inputs "
-                "(e.g. task.example_inputs())"
-            )
-        the_plan = plan(model, config, example_inputs, loss_fn)
-        apply_plan(model, the_plan)
-        _remember(model, the_plan)
-        return model
-    raise ConfigError(
-        f"prune_ takes MagnitudePruning or StructuredPruning, got {type(config).__name__}"
-    )
-
-
-def _remember(model: nn.Module, the_plan: PruningPlan) -> None:
-    plans = list(getattr(model, PLAN_ATTR, []))
-    plans.append(the_plan.to_dict())
-    object.__setattr__(model, PLAN_ATTR, plans)
+    ctx = registry.StageContext(example_inputs=example_inputs, loss_fn=loss_fn)
+    return registry.apply(model, config, ctx, kind="prune")
 
 
 registry.register(
     "magnitude-pruning",
     "prune",
     MagnitudePruning,
-    run_stage,
+    handlers.magnitude,
     "unstructured magnitude pruning (layer/global, AGP); zeros stored sparse",
+    registry.Needs(training="optional"),
 )
 registry.register(
     "structured-pruning",
     "prune",
     StructuredPruning,
-    run_stage,
+    handlers.structured,
     "remove channels/neurons/heads/FFN units; a smaller module, plan saved as JSON",
+    registry.Needs(example_inputs=True, loss=True, training="optional"),
 )

@@ -1,4 +1,5 @@
-"""Per-layer pruning sensitivity, and sparsity allocation from it.
+"""Per-layer pruning sensitivity (`tinyai.measure.sensitivity`'s table), and sparsity
+allocation from it.
 
 Each selected weight is pruned alone (magnitude) at each sparsity while the rest stays
 dense; the user's `eval_fn(model) -> metric` scores it. `allocate_sparsity` then gives each
@@ -9,64 +10,17 @@ that reaches the global target (layers weighted by their size).
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from tinyai.errors import ConfigError
+from tinyai.measure.sensitivity import SensitivityTable, sweep
 from tinyai.prune.masks import prunable_weights
 from tinyai.prune.unstructured import _layer_mask
 
 DEFAULT_SPARSITIES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
-
-
-@dataclass
-class SensitivityTable:
-    baseline: float
-    sparsities: list[float]
-    metrics: dict[str, list[float]]  # layer -> metric at each sparsity
-    sizes: dict[str, int]  # layer -> number of weights
-    higher_is_better: bool = True
-
-    def drop(self, layer: str) -> list[float]:
-        sign = 1.0 if self.higher_is_better else -1.0
-        return [sign * (self.baseline - m) for m in self.metrics[layer]]
-
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(asdict(self), indent=1)
-        if path is not None:
-            Path(path).write_text(text)
-        return text
-
-    def to_markdown(self) -> str:
-        head = "| layer | weights | " + " | ".join(f"{s:.0%}" for s in self.sparsities) + " |"
-        lines = [head, "|---|---|" + "---|" * len(self.sparsities)]
-        for layer, values in self.metrics.items():
-            cells = " | ".join(f"{v:.4f}" for v in values)
-            lines.append(f"| {layer} | {self.sizes[layer]:,} | {cells} |")
-        return f"baseline: {self.baseline:.4f}\n\n" + "\n".join(lines)
-
-    def plot(self, path: str | Path) -> Path:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only; never needs a display
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for layer, values in self.metrics.items():
-            ax.plot(self.sparsities, values, marker="o", label=layer)
-        ax.axhline(self.baseline, color="black", linestyle="--", label="dense")
-        ax.set_xlabel("sparsity of the layer (others dense)")
-        ax.set_ylabel("metric")
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return Path(path)
 
 
 def sensitivity(
@@ -76,6 +30,7 @@ def sensitivity(
     sparsities: Sequence[float] = DEFAULT_SPARSITIES,
     higher_is_better: bool = True,
 ) -> SensitivityTable:
+    """Metric with each prunable weight magnitude-pruned alone at each sparsity."""
     selected = prunable_weights(model)
     if layers is not None:
         wanted = set(layers)
@@ -86,22 +41,23 @@ def sensitivity(
                 f"no prunable weight named {sorted(missing)}; names are "
                 "parameter names such as 'features.0.0.weight'"
             )
-    baseline = float(eval_fn(model))
-    metrics, sizes = {}, {}
-    for full, module, attr in selected:
+    weights = {full: (module, attr) for full, module, attr in selected}
+
+    def perturb(m: nn.Module, name: str, sparsity: float) -> Callable[[], None]:
+        module, attr = weights[name]
         param = getattr(module, attr)
         original = param.detach().clone()
-        row = []
-        for s in sparsities:
-            with torch.no_grad():
-                param.copy_(original * _layer_mask(original, s))
-            row.append(float(eval_fn(model)))
         with torch.no_grad():
-            param.copy_(original)
-        metrics[full], sizes[full] = row, original.numel()
-    return SensitivityTable(
-        baseline, [float(s) for s in sparsities], metrics, sizes, higher_is_better
-    )
+            param.copy_(original * _layer_mask(original, sparsity))
+
+        def undo() -> None:
+            with torch.no_grad():
+                param.copy_(original)
+
+        return undo
+
+    sizes = [(full, getattr(module, attr).numel()) for full, (module, attr) in weights.items()]
+    return sweep(model, sizes, sparsities, perturb, eval_fn, "sparsity", higher_is_better)
 
 
 def allocate_sparsity(table: SensitivityTable, target: float) -> dict[str, float]:
@@ -137,7 +93,7 @@ def allocate_sparsity(table: SensitivityTable, target: float) -> dict[str, float
 def _drop_curve(table: SensitivityTable, layer: str) -> list[tuple[float, float]]:
     """(sparsity, drop) points from (0, 0), made non-decreasing so it can be inverted."""
     points, worst = [(0.0, 0.0)], 0.0
-    for s, d in sorted(zip(table.sparsities, table.drop(layer), strict=True)):
+    for s, d in sorted(zip(table.xs, table.drop(layer), strict=True)):
         worst = max(worst, d)
         points.append((s, worst))
     return points

@@ -17,40 +17,20 @@ class ModuleStats:
     shape: list[int]
 
 
-def run_model(model: nn.Module, example_inputs: Any) -> Any:
-    if isinstance(example_inputs, dict):
-        return model(**example_inputs)
-    if isinstance(example_inputs, tuple | list):
-        return model(*example_inputs)
-    return model(example_inputs)
-
-
 def module_stats(model: nn.Module, example_inputs: Any) -> dict[str, ModuleStats]:
     """Own parameters and own MACs (excluding children) of every module that has either.
 
-    MACs come from torch.utils.flop_counter (FLOPs / 2), which also counts the attention
-    matmuls that a parameter-based estimate would miss.
+    MACs are `tinyai.measure.macs.count_macs`'s, the very numbers `tinyai.summary` shows, so
+    a dry run and a summary of the same model agree.
     """
-    from torch.utils.flop_counter import FlopCounterMode
+    from tinyai.measure.macs import count_macs
 
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        run_model(model, example_inputs)
-    model.train(was_training)
-    flops: dict[str, int] = {}
-    for key, by_op in counter.get_flop_counts().items():
-        if key == "Global":
-            continue
-        path = key.partition(".")[2]  # drop the root class name
-        flops[path] = int(sum(by_op.values()))
+    macs = count_macs(model, example_inputs)
+    root = type(model).__name__
     out = {}
     for name, module in model.named_modules():
         own_params = sum(p.numel() for p in module.parameters(recurse=False))
-        child_flops = sum(
-            flops.get(f"{name}.{c}" if name else c, 0) for c, _ in module.named_children()
-        )
-        own_macs = max(flops.get(name, 0) - child_flops, 0) // 2
+        own_macs = max(macs.get(f"{root}.{name}" if name else root, 0), 0)
         if own_params or own_macs:
             weight = getattr(module, "weight", None)
             shape = list(weight.shape) if isinstance(weight, torch.Tensor) else []

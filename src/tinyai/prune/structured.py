@@ -16,12 +16,13 @@ import torch
 from torch import nn
 
 from tinyai.errors import ConfigError
+from tinyai.measure.macs import call as run_model
 from tinyai.prune import transformer
 from tinyai.prune.config import StructuredPruning
 from tinyai.prune.masks import copy_model
 from tinyai.prune.plan import LayerChange, PruningPlan
 from tinyai.prune.recurrent import RecurrentPruner
-from tinyai.prune.stats import ModuleStats, module_stats, run_model
+from tinyai.prune.stats import ModuleStats, module_stats
 
 LossFn = Callable[[nn.Module], torch.Tensor]
 _RNN_TYPES = (nn.GRU, nn.LSTM, nn.RNN)

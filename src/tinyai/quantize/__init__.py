@@ -26,7 +26,6 @@ from typing import Any
 from torch import nn
 
 from tinyai import registry
-from tinyai.errors import ConfigError
 from tinyai.quantize.cluster import fold_batchnorm, weight_sharing
 from tinyai.quantize.config import (
     QAT,
@@ -38,64 +37,56 @@ from tinyai.quantize.config import (
     WeightSharing,
 )
 from tinyai.quantize.export import quantized_graph_pass, retarget_onnx, to_onnx
-from tinyai.quantize.mixed import allocate_bits, layer_params, layer_sensitivity
+from tinyai.quantize.mixed import allocate_bits, layer_params, layer_sensitivity, mixed_precision
 from tinyai.quantize.modules import QuantizedModule
 from tinyai.quantize.ptq import (
     quantize_dynamic_int8,
-    quantize_mixed,
     quantize_static_int8,
     quantize_weight_only,
 )
 from tinyai.quantize.qat import quantize_qat
 
-_HANDLERS: dict[type, Callable[[nn.Module, Any], nn.Module]] = {
-    Int8Dynamic: quantize_dynamic_int8,
-    Int8Static: quantize_static_int8,
-    WeightOnly: quantize_weight_only,
-    MixedPrecision: quantize_mixed,
-    QAT: quantize_qat,
-    WeightSharing: weight_sharing,
-}
-
 
 def quantize_(model: nn.Module, config: QuantConfig) -> nn.Module:
-    """Quantize `model` in place as `config` says; returns the same module."""
-    handler = _HANDLERS.get(type(config))
-    if handler is None:
-        known = ", ".join(c.__name__ for c in _HANDLERS)
-        raise ConfigError(
-            f"{type(config).__name__} is not a quantization config; use one of {known}"
-        )
-    return handler(model, config)
+    """Quantize `model` in place as `config` says; returns the same module.
+
+    Dispatches on the config's type through `tinyai.registry`, like every verb.
+    """
+    return registry.apply(model, config, kind="quantize")
 
 
-def _stage(model: nn.Module, config: QuantConfig, ctx: registry.StageContext) -> nn.Module:
-    return quantize_(model, config)
+def _without_context(
+    fn: Callable[[nn.Module, Any], nn.Module],
+) -> Callable[[nn.Module, Any, registry.StageContext], nn.Module]:
+    """These schemes need nothing but the model and the config."""
+
+    def handler(model: nn.Module, config: Any, ctx: registry.StageContext) -> nn.Module:
+        return fn(model, config)
+
+    handler.__qualname__ = handler.__name__ = fn.__name__
+    return handler
 
 
-_SUMMARIES = {
-    "int8-dynamic": (
-        Int8Dynamic,
-        "int8 weights, per-batch int8 activations (ORT DynamicQuantizeMatMul)",
-    ),
-    "int8-static": (
-        Int8Static,
-        "int8 Linear+Conv2d weights and activations from calibration (QLinearConv, "
-        "MatMulIntegerToFloat; observers: minmax/percentile/mse/entropy)",
-    ),
-    "weight-only": (
-        WeightOnly,
-        "group-wise 8/4/2-bit packed weights (ORT MatMulNBits, GatherBlockQuantized)",
-    ),
-    "mixed-precision": (MixedPrecision, "per-layer 8/4/2-bit weights chosen to meet a size budget"),
-    "qat": (QAT, "quantization-aware training with straight-through fake-quant, int8 or int4"),
-    "weight-sharing": (
-        WeightSharing,
-        "Deep Compression k-means weight sharing with centroid fine-tuning",
-    ),
-}
-for _name, (_cls, _summary) in _SUMMARIES.items():
-    registry.register(_name, "quantize", _cls, _stage, _summary)
+_NEEDS = registry.Needs
+_TECHNIQUES = [
+    ("int8-dynamic", Int8Dynamic, _without_context(quantize_dynamic_int8), _NEEDS(),
+     "int8 weights, per-batch int8 activations (ORT DynamicQuantizeMatMul)"),
+    ("int8-static", Int8Static, _without_context(quantize_static_int8),
+     _NEEDS(calibration=True, training="optional"),
+     "int8 Linear+Conv2d weights and activations from calibration (QLinearConv, "
+     "MatMulIntegerToFloat; observers: minmax/percentile/mse/entropy)"),
+    ("weight-only", WeightOnly, _without_context(quantize_weight_only), _NEEDS(),
+     "group-wise 8/4/2-bit packed weights (ORT MatMulNBits, GatherBlockQuantized)"),
+    ("mixed-precision", MixedPrecision, mixed_precision, _NEEDS(evaluation=True, task=True),
+     "per-layer 8/4/2-bit weights chosen to meet a size budget"),
+    ("qat", QAT, _without_context(quantize_qat), _NEEDS(training="required"),
+     "quantization-aware training with straight-through fake-quant, int8 or int4"),
+    ("weight-sharing", WeightSharing, _without_context(weight_sharing),
+     _NEEDS(training="optional"),
+     "Deep Compression k-means weight sharing with centroid fine-tuning"),
+]
+for _name, _cls, _handler, _needs, _summary in _TECHNIQUES:
+    registry.register(_name, "quantize", _cls, _handler, _summary, _needs)
 
 
 def _register_export_pass() -> None:

@@ -129,20 +129,34 @@ class WeightOnly(QuantConfig):
 
 @dataclass
 class MixedPrecision(QuantConfig):
-    """Per-layer bit-widths (from `allocate_bits`); layers not listed keep `default_bits`."""
+    """Per-layer bit-widths; layers not listed keep `default_bits`.
+
+    Either give `layer_bits` (e.g. from `allocate_bits`), or a `budget_bytes` for the
+    quantized Linear layers: then each layer's sensitivity to every width in `choices` is
+    measured (one layer at a time, with the evaluation the caller supplies — the recipe
+    runner uses the task's held-out metric) and the widths that fit the budget with the
+    least measured loss are chosen.
+    """
 
     layer_bits: dict[str, int] = field(default_factory=dict)
     default_bits: int = 8
     group_size: int = 32
     embedding_bits: int = 4
+    budget_bytes: int | None = None
+    choices: tuple[int, ...] = (8, 4, 2)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.choices = tuple(self.choices)
         bad = {k: v for k, v in self.layer_bits.items() if v not in (2, 4, 8, 32)}
         if bad or self.default_bits not in (2, 4, 8, 32):
             raise ValueError(
                 f"bit-widths must be 2, 4, 8 or 32 (float); got {bad or self.default_bits}"
             )
+        if self.budget_bytes is not None and self.budget_bytes <= 0:
+            raise ValueError(f"budget_bytes must be > 0, got {self.budget_bytes}")
+        if not self.choices or any(b not in (2, 4, 8) for b in self.choices):
+            raise ValueError(f"choices must be a non-empty subset of (8, 4, 2), got {self.choices}")
 
 
 @dataclass

@@ -1,9 +1,12 @@
 """Mixed precision to a size budget: measure each layer's sensitivity to its bit-width, then
 choose per-layer bits that fit the budget with the least total measured loss.
 
-    sens = layer_sensitivity(model, evaluate, bits=(8, 4, 2))      # evaluate(model) -> metric
-    layer_bits = allocate_bits(sens, layer_params(model), budget_bytes=6_000_000)
+    table = layer_sensitivity(model, evaluate, bits=(8, 4, 2))     # evaluate(model) -> metric
+    layer_bits = allocate_bits(table, layer_params(model), budget_bytes=6_000_000)
     quantize_(model, MixedPrecision(layer_bits=layer_bits))
+
+or in one step, where something supplies the evaluation (the recipe runner does):
+``MixedPrecision(budget_bytes=6_000_000)`` measures, allocates and quantizes.
 
 Sensitivity is measured one layer at a time (the rest in float), the usual first-order
 assumption that per-layer losses add up; the allocation is then a multiple-choice knapsack,
@@ -16,9 +19,12 @@ from collections.abc import Callable
 
 from torch import nn
 
-from tinyai.quantize.config import QuantConfig
+from tinyai.errors import ConfigError
+from tinyai.measure.sensitivity import SensitivityTable, sweep
+from tinyai.quantize.config import MixedPrecision, QuantConfig
 from tinyai.quantize.modules import LowBitLinear
-from tinyai.quantize.ptq import selected, set_submodule
+from tinyai.quantize.ptq import quantize_mixed, selected, set_submodule
+from tinyai.registry import StageContext
 
 
 def _linears(model: nn.Module, config: QuantConfig | None) -> list[tuple[str, nn.Linear]]:
@@ -36,19 +42,18 @@ def layer_sensitivity(
     bits: tuple[int, ...] = (8, 4, 2),
     group_size: int = 32,
     config: QuantConfig | None = None,
-) -> dict[str, dict[int, float]]:
-    """Metric drop (higher metric = better) when only that layer is quantized to each width."""
-    base = evaluate(model)
-    table: dict[str, dict[int, float]] = {}
-    for name, lin in _linears(model, config):
-        if lin.in_features % group_size:
-            continue
-        table[name] = {}
-        for b in bits:
-            set_submodule(model, name, LowBitLinear(lin.weight, lin.bias, b, group_size))
-            table[name][b] = base - evaluate(model)
-            set_submodule(model, name, lin)  # restore: layers are measured one at a time
-    return table
+    higher_is_better: bool = True,
+) -> SensitivityTable:
+    """The metric when only that layer is quantized to each width (the rest in float)."""
+    linears = {n: lin for n, lin in _linears(model, config) if not lin.in_features % group_size}
+
+    def perturb(m: nn.Module, name: str, b: float) -> Callable[[], None]:
+        lin = linears[name]
+        set_submodule(m, name, LowBitLinear(lin.weight, lin.bias, int(b), group_size))
+        return lambda: set_submodule(m, name, lin)  # layers are measured one at a time
+
+    sizes = [(n, lin.weight.numel()) for n, lin in linears.items()]
+    return sweep(model, sizes, bits, perturb, evaluate, "bits", higher_is_better)
 
 
 def layer_bytes(params: int, bits: int, group_size: int = 32) -> float:
@@ -59,7 +64,7 @@ def layer_bytes(params: int, bits: int, group_size: int = 32) -> float:
 
 
 def allocate_bits(
-    sensitivity: dict[str, dict[int, float]],
+    table: SensitivityTable,
     params: dict[str, int],
     budget_bytes: float,
     group_size: int = 32,
@@ -67,8 +72,11 @@ def allocate_bits(
     """Per-layer bits meeting `budget_bytes` (for these layers) with the least summed loss.
 
     Start every layer at its widest option and repeatedly take the narrowing step with the
-    smallest loss increase per byte saved; raises ValueError if even the narrowest fits not.
+    smallest loss increase per byte saved; raises ConfigError if even the narrowest does not
+    fit.
     """
+    sensitivity = {n: dict(zip((int(x) for x in table.xs), table.drop(n), strict=True))
+                   for n in table.metrics}
     options = {n: sorted(s, reverse=True) for n, s in sensitivity.items()}
     choice = {n: 0 for n in options}  # index into options[n]
 
@@ -86,8 +94,30 @@ def allocate_bits(
             if cost < best_cost:
                 best, best_cost = n, cost
         if best is None:
-            raise ValueError(
-                f"budget {budget_bytes:.0f} B is below the narrowest allocation ({size():.0f} B)"
+            raise ConfigError(
+                f"budget_bytes {budget_bytes:.0f} is below the narrowest allocation "
+                f"({size():.0f} B for the quantized layers); raise the budget"
             )
         choice[best] += 1
     return {n: options[n][i] for n, i in choice.items()}
+
+
+def mixed_precision(model: nn.Module, config: MixedPrecision, ctx: StageContext) -> nn.Module:
+    """The registered handler: allocate bits to `budget_bytes` first when asked to."""
+    if config.budget_bytes is not None and not config.layer_bits:
+        if ctx.evaluate is None:
+            raise ConfigError(
+                "MixedPrecision(budget_bytes=...) measures each layer's sensitivity and needs "
+                "an evaluation: run it from a recipe, or call layer_sensitivity and "
+                "allocate_bits yourself and pass layer_bits"
+            )
+        higher = bool(getattr(ctx.task, "higher_is_better", True))
+        table = layer_sensitivity(model, ctx.evaluate, config.choices, config.group_size,
+                                  config, higher_is_better=higher)
+        table.metric_name = str(getattr(ctx.task, "primary_metric", "metric"))
+        ctx.report["sensitivity"] = table
+        bits = allocate_bits(table, layer_params(model, config), config.budget_bytes,
+                             config.group_size)
+        config = config.replace(layer_bits=bits)
+        ctx.report["resolved_config"] = config
+    return quantize_mixed(model, config)

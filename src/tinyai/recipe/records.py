@@ -9,6 +9,7 @@ the report shows and the CLI prints.
                    trained, then one record per recipe stage, each measured on its artifact
       peers        [PeerRow]: tools people use today, measured beside the run (benchmarks)
       targets      [TargetResult]: each recipe target, met or missed
+      teacher_stage index of the stage whose model is the teacher the ratios refer to
       final_stage  index of the stage whose artifact is the run's result
 
 Plain dataclasses with `to_dict` / `from_dict` (no pickle, unknown keys refused), numbers
@@ -21,6 +22,8 @@ import dataclasses
 import json
 import os
 import platform
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,11 +52,43 @@ def _build(cls: type[T], data: Any, where: str) -> T:
                 value = [_build(nested, v, f"{where}.{name}[{i}]") for i, v in enumerate(value)]
             else:
                 value = _build(nested, value, f"{where}.{name}")
+        if not _fits(value, _hints(cls)[name]):
+            hint = _hints(cls)[name]
+            hint = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+            raise ConfigError(
+                f"{where}.{name}: expected {hint}, got {type(value).__name__}; the file is "
+                "damaged, re-run tinyai compress"
+            )
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has a field's annotated type (ints pass for floats, bools for
+    neither): a damaged file fails while it is read, not later where a number is used."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and _fits(v, args[1]) for k, v in value.items()
+        )
+    return isinstance(value, hint) if isinstance(hint, type) else True
 
 
 @dataclasses.dataclass
@@ -177,6 +212,7 @@ class RunMetrics:
     stages: list[StageRecord] = dataclasses.field(default_factory=list)
     peers: list[PeerRow] = dataclasses.field(default_factory=list)
     targets: list[TargetResult] = dataclasses.field(default_factory=list)
+    teacher_stage: int = 0
     final_stage: int | None = None
     schema: str = SCHEMA
     schema_version: int = SCHEMA_VERSION
@@ -196,7 +232,7 @@ class RunMetrics:
         return _build(cls, data, where)
 
     def teacher(self) -> StageRecord | None:
-        return self.stages[0] if self.stages else None
+        return next((s for s in self.stages if s.index == self.teacher_stage), None)
 
     def final(self) -> StageRecord | None:
         if self.final_stage is None:

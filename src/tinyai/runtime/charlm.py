@@ -26,7 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from tinyai.errors import DataError
+from tinyai.errors import ArtifactError, DataError
+
+# The largest state row the runtime allocates (float32 values): 64 MB, far above any char
+# model tinyai builds; a manifest declaring more is damaged or forged.
+MAX_STATE_VALUES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,13 @@ class CharModel:
         self.seq_len = int(seq_len)
         specs = {spec["name"]: spec for spec in manifest["inputs"]}
         self.state_spec = specs.get("state")
+        if self.state_spec is not None:
+            dims = self.state_spec["shape"][1:]
+            if not all(isinstance(d, int) for d in dims) or np.prod(dims) > MAX_STATE_VALUES:
+                raise ArtifactError(
+                    f"manifest.json: inputs['state'] must have fixed dimensions after the batch "
+                    f"and at most {MAX_STATE_VALUES} values, got {dims}; re-export the artifact"
+                )
         self.has_position = "position" in specs
         self.output_name = manifest["outputs"][0]["name"]
         self.stateful = bool(stateful and self.state_spec is not None)

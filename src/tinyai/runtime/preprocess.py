@@ -17,6 +17,7 @@ import numpy as np
 from tinyai.errors import ArtifactError, DataError
 from tinyai.features.audio import AudioFeatures, audio_features
 from tinyai.features.image import ImageNormalization, to_pixel_values
+from tinyai.runtime.manifest import artifact_file
 
 
 class TextInputs:
@@ -27,7 +28,14 @@ class TextInputs:
 
         self.max_length = int(settings.get("max_length", 128))
         self.pair = bool(settings.get("text_pair", False))
-        self.tokenizer = Tokenizer.from_file(str(root / settings["tokenizer"]))
+        path = artifact_file(root, settings["tokenizer"])
+        try:
+            self.tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on a bad file
+            raise ArtifactError(
+                f"{settings['tokenizer']} is not a readable tokenizer.json ({_first_line(exc)}); "
+                "re-export the artifact"
+            ) from None
         self.tokenizer.enable_truncation(max_length=self.max_length)
         self.tokenizer.enable_padding(pad_id=int(settings.get("pad_token_id", 0)))
 
@@ -121,14 +129,29 @@ class CharInputs:
 
 
 def build(root: Path, settings: dict[str, Any]) -> Any:
-    """The input converter for an artifact's ``preprocessing`` section."""
+    """The input converter for an artifact's ``preprocessing`` section.
+
+    `tinyai.runtime.schema` has checked the field types already; settings that are typed
+    right but inconsistent (win_length > n_fft, say) are caught here, as one line too.
+    """
     kind = settings.get("type")
-    if kind == "text":
-        return TextInputs(root, settings)
-    if kind == "image":
-        return ImageInputs(settings)
-    if kind == "audio":
-        return AudioInputs(settings)
-    if kind == "chars":
-        return CharInputs(settings)
-    raise ArtifactError(f"unknown preprocessing type {kind!r} in the manifest; upgrade tinyai")
+    builders = {
+        "text": lambda: TextInputs(root, settings),
+        "image": lambda: ImageInputs(settings),
+        "audio": lambda: AudioInputs(settings),
+        "chars": lambda: CharInputs(settings),
+    }
+    if kind not in builders:
+        raise ArtifactError(f"unknown preprocessing type {kind!r} in the manifest; upgrade tinyai")
+    try:
+        return builders[kind]()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(
+            f"the manifest's {kind} preprocessing settings are invalid ({_first_line(exc)}); "
+            "re-export the artifact"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__

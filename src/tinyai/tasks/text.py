@@ -41,9 +41,10 @@ def load_tokenizer(tokenizer: Any = None) -> Any:
     """A HF fast tokenizer from an object, a local directory, or the packaged MiniLM one."""
     if tokenizer is not None and not isinstance(tokenizer, str | Path):
         return tokenizer
-    from transformers import AutoTokenizer
+    # tinyai.models.hf is the one loader: offline, no remote code, one-line errors.
+    from tinyai.models.hf import load_tokenizer as load_local_tokenizer
 
-    return AutoTokenizer.from_pretrained(str(tokenizer or default_tokenizer_dir()))
+    return load_local_tokenizer(tokenizer or default_tokenizer_dir())
 
 
 class _TextTask(Task):

@@ -98,15 +98,23 @@ def _code_bits(symbols: np.ndarray, lengths: np.ndarray, codes: np.ndarray) -> n
     return ((sym_code[owner] >> (sym_len[owner] - 1 - j)) & 1).astype(np.uint8)
 
 
-def decode_symbols(data: bytes, meta: dict[str, Any]) -> np.ndarray:
+def decode_symbols(data: bytes, meta: dict[str, Any], limit: int | None = None) -> np.ndarray:
+    """The symbols `encode_symbols` coded. With `limit`, more than that many is refused before
+    anything that size is allocated (the runtime passes the tensor's element count)."""
     count = int(meta["count"])
     lengths = np.frombuffer(bytes.fromhex(meta["lengths"]), dtype=np.uint8).astype(np.int64)
+    if count < 0 or (limit is not None and count > limit):
+        raise ValueError(f"{count} coded symbols where at most {limit} fit the tensor")
     if count == 0:
         return np.zeros(0, dtype=np.int64)
+    max_len = int(lengths.max(initial=0))
+    if not 1 <= max_len <= MAX_CODE_LENGTH:
+        raise ValueError(f"code lengths up to {max_len} bits, expected 1 to {MAX_CODE_LENGTH}")
     n_chunks = (count + CHUNK - 1) // CHUNK
+    if 4 * n_chunks > len(data):
+        raise ValueError("the chunk index runs past the payload")
     positions = np.frombuffer(data[: 4 * n_chunks], dtype=np.uint32).astype(np.int64)
     stream = np.frombuffer(data[4 * n_chunks :], dtype=np.uint8)
-    max_len = int(lengths.max())
     table_sym, table_len = _lookup_table(lengths, max_len)
     # Pad so a 32-bit window can be read at any bit offset in the stream.
     padded = np.concatenate([stream, np.zeros(8, dtype=np.uint8)]).astype(np.uint64)
@@ -209,14 +217,15 @@ class HuffmanCodec:
         parts = _unframe(data)
         header = json.loads(parts[0])
         shape, dtype = meta["shape"], meta["dtype"]
+        size = int(np.prod(shape, dtype=np.int64))
         palette = np.frombuffer(parts[1], dtype=np.float32)
         index = decode_symbols(
-            parts[3] if header["layout"] == "sparse" else parts[2], header["index"]
+            parts[3] if header["layout"] == "sparse" else parts[2], header["index"], size
         )
         if header["layout"] == "dense":
             return palette[index].astype(dtype).reshape(shape)
         gap_values = np.frombuffer(parts[2], dtype=np.int64)
-        gaps = gap_values[decode_symbols(parts[4], header["gaps"])]
+        gaps = gap_values[decode_symbols(parts[4], header["gaps"], size)]
         positions = np.cumsum(gaps + 1) - 1
         out = np.zeros(int(np.prod(shape)), dtype=np.float32)
         out[positions] = palette[index]

@@ -1,0 +1,433 @@
+"""Run a recipe: every stage in order, each saved, exported and measured, resumable.
+
+    RUN_DIR/
+      recipe.yaml           the recipe with every default resolved (what ran)
+      metrics.json          one record per stage, measured on its artifact (records.py)
+      report.html           the report drawn from metrics.json (+ each chart as SVG and PNG)
+      artifact/             the final artifact
+      stages/NN-NAME/       model/ (the saved model), artifact/, checkpoints/, done.json
+
+A stage is finished when its ``done.json`` exists (written last). ``resume=True`` loads the
+last finished stage's saved model and continues with the next one; a stage that was
+interrupted starts again from the previous stage's model and its training resumes from
+its last checkpoint, at the exact step. Every intermediate model round-trips through its
+saved form, so a resumed run ends where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from tinyai import atomic, registry
+from tinyai.errors import ConfigError
+from tinyai.history import Step, history_dicts
+from tinyai.recipe.records import (
+    METRICS_FILE,
+    MachineInfo,
+    Measurement,
+    RunMetrics,
+    StageRecord,
+    TargetResult,
+    TaskInfo,
+)
+from tinyai.recipe.schema import Recipe, Stage
+from tinyai.recipe.stages import RunEnv, execute_stage
+
+RECIPE_FILE = "recipe.yaml"
+STAGES_DIR = "stages"
+DONE_FILE = "done.json"
+FINAL_ARTIFACT = "artifact"
+
+Say = Callable[[str], None]
+
+
+def run_recipe(recipe: Recipe, run_dir: str | Path, resume: bool = False, force: bool = False,
+               say: Say | None = None) -> RunMetrics:
+    """Run `recipe` into `run_dir` and return its metrics (also in run_dir/metrics.json)."""
+    return _Run(recipe, Path(run_dir), resume, force, say or (lambda text: None)).execute()
+
+
+def teacher_index(recipe: Recipe) -> int:
+    """The stage whose model is the teacher: the one before the first distill stage, else
+    the last of the leading fine-tuning stages (0: the model as loaded)."""
+    for i, stage in enumerate(recipe.stages, start=1):
+        if stage.technique == "distill":
+            return i - 1
+    index = 0
+    for i, stage in enumerate(recipe.stages, start=1):
+        if registry.get(stage.technique).kind != "transfer":
+            break
+        index = i
+    return index
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory `tinyai compress` wrote (and nothing else: only its own entries)."""
+    own = {RECIPE_FILE, METRICS_FILE, STAGES_DIR, FINAL_ARTIFACT}
+    entries = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    report_files = {n for n in entries if n.startswith("report") or n.endswith((".png", ".svg"))}
+    return RECIPE_FILE in entries and not (entries - own - report_files)
+
+
+class _Run:
+    def __init__(self, recipe: Recipe, run_dir: Path, resume: bool, force: bool,
+                 say: Say) -> None:
+        self.recipe, self.dir, self.resume, self.force, self.say = recipe, run_dir, resume, \
+            force, say
+        self.teacher_stage = teacher_index(recipe)
+        self.last = len(recipe.stages)
+        self.history: list[Step] = []
+
+    # -------------------------------------------------------------- the run
+    def execute(self) -> RunMetrics:
+        self._prepare_dir()
+        from tinyai.tasks.spec import build_task
+
+        task = build_task(self.recipe.task, tokenizer=_source_tokenizer(self.recipe))
+        env = RunEnv(task=task, teacher_task=task, resume=self.resume, seed=self.recipe.seed)
+        self.metrics = self._load_metrics() if self.resume else None
+        self.metrics = self.metrics or RunMetrics(
+            recipe=self.recipe.to_dict(), task=_task_info(task),
+            machine=MachineInfo.current(self.recipe.measure.threads),
+            teacher_stage=self.teacher_stage)
+        model = self._start(env)
+        for index, stage in enumerate(self.recipe.stages, start=1):
+            if index - 1 == self.teacher_stage:
+                env.teacher = model
+            model = self._stage(index, stage, model, env)
+        self._finish()
+        return self.metrics
+
+    def _prepare_dir(self) -> None:
+        recipe_file = self.dir / RECIPE_FILE
+        if self.resume:
+            if not recipe_file.is_file():
+                raise ConfigError(f"{self.dir} holds no run to resume (no {RECIPE_FILE}); run "
+                                  "without --resume")
+            _same_recipe(recipe_file, self.recipe)
+            return
+        if self.dir.exists() and (not self.dir.is_dir() or any(self.dir.iterdir())):
+            if not is_run_dir(self.dir):
+                raise ConfigError(f"{self.dir} exists and is not a tinyai run directory; choose "
+                                  "a new or empty output directory")
+            if not self.force:
+                raise ConfigError(f"{self.dir} holds an earlier run; add --resume to continue "
+                                  "it, or --force to start it over")
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(recipe_file, self.recipe.to_yaml())
+
+    def _start(self, env: RunEnv) -> nn.Module:
+        """Stage 0: the model the recipe starts from, fitted to the task."""
+        from tinyai.recipe.models import build_architecture, fit_to_task, load_source
+
+        source = self.recipe.teacher
+        folder = self._stage_dir(0, "start")
+        if self._done(folder):
+            model = self._load(folder)
+            self._note_step(folder)
+            return model
+        start = time.perf_counter()
+        if source.model is not None:
+            loaded = load_source(source.model)
+            adapt = registry.get(self.recipe.stages[0].technique).kind == "transfer"
+            model = fit_to_task(loaded, source.model, env.task, adapt=adapt)
+            fits = model is loaded
+            step = Step("load", "model", {"model": source.model}, source=source.model)
+            self.history = _source_history(source.model)
+        else:
+            assert source.arch is not None
+            model = build_architecture(source.arch, source.config, env.task, self.recipe.seed,
+                                       "teacher")
+            fits = False  # freshly initialised weights: nothing to measure yet
+            step = Step("build", "model", model.config.to_dict(), source=source.arch)  # type: ignore[union-attr]
+        self.say(f"[0/{self.last}] start: {source.describe()}")
+        step.seconds = round(time.perf_counter() - start, 3)
+        name = "teacher" if self.teacher_stage == 0 else "start"
+        record = StageRecord(0, name, step.technique, "model", step.config, step.seconds,
+                             None, None)
+        settings = self.recipe.measure
+        measure = fits and (settings.every_stage or (self.teacher_stage == 0 and settings.teacher))
+        self._save_stage(0, folder, model, env, record, step, measure)
+        return model
+
+    def _stage(self, index: int, stage: Stage, model: nn.Module, env: RunEnv) -> nn.Module:
+        folder = self._stage_dir(index, stage.name)
+        tech = registry.get(stage.technique)
+        if self._done(folder):
+            self.say(f"[{index}/{self.last}] {stage.name}: finished earlier, loaded")
+            model = self._load(folder)
+            self._note_step(folder)
+            if stage.technique == "distill":
+                self._use_student_tokenizer(env, self._reduced_tokenizer(folder))
+            return model
+        self.say(f"[{index}/{self.last}] {stage.name}: {tech.summary}")
+        if stage.technique == "distill":
+            self._build_student(model, env, folder)
+        model, outcome = execute_stage(model, stage, env, folder)
+        step = Step(stage.technique, tech.kind, outcome.config.to_dict(),
+                    seconds=round(outcome.seconds, 3))
+        record = StageRecord(index, stage.name, stage.technique, tech.kind,
+                             outcome.config.to_dict(), round(outcome.seconds, 3), None, None,
+                             train_losses=[round(x, 6) for x in outcome.losses])
+        if outcome.sensitivity is not None:
+            record.sensitivity = outcome.sensitivity.to_record()
+        if stage.technique == "distill":
+            self._use_student_tokenizer(env, env.student_tokenizer)
+            env.student = None
+        settings = self.recipe.measure
+        measure = settings.every_stage or index == self.last or (
+            index == self.teacher_stage and settings.teacher)
+        self._save_stage(index, folder, model, env, record, step, measure, stage)
+        return model
+
+    def _build_student(self, teacher: nn.Module, env: RunEnv, folder: Path) -> None:
+        from tinyai.recipe.models import (
+            build_architecture,
+            fit_to_task,
+            load_source,
+            student_from_teacher,
+        )
+
+        source = self.recipe.student
+        assert source is not None
+        folder.mkdir(parents=True, exist_ok=True)
+        if source.from_teacher is not None:
+            env.student, env.student_tokenizer = student_from_teacher(
+                teacher, source.from_teacher, env.task, folder)
+        elif source.model is not None:
+            env.student = fit_to_task(load_source(source.model), source.model, env.task)
+        else:
+            assert source.arch is not None
+            env.student = build_architecture(source.arch, source.config, env.task,
+                                             self.recipe.seed, "student")
+
+    def _use_student_tokenizer(self, env: RunEnv, tokenizer: str | None) -> None:
+        """After a distill stage with a reduced vocabulary the task tokenizes with the
+        student's tokenizer for every later stage, export and measurement."""
+        from tinyai.tasks.spec import build_task
+
+        if tokenizer is not None:
+            env.task = build_task(self.recipe.task, tokenizer=tokenizer)
+        env.student_tokenizer = None
+
+    def _reduced_tokenizer(self, folder: Path) -> str | None:
+        source = self.recipe.student
+        reduced = source is not None and source.from_teacher is not None and \
+            source.from_teacher.vocab_size is not None
+        return str(folder / "model") if reduced else None
+
+    # -------------------------------------------------------------- saving and measuring
+    def _save_stage(self, index: int, folder: Path, model: nn.Module, env: RunEnv,
+                    record: StageRecord, step: Step, measure: bool,
+                    stage: Stage | None = None) -> None:
+        from tinyai.export import ExportConfig, export
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if step.technique != "load" or not self.history:
+            self.history.append(step)
+        self._save_model(model, folder / "model", env)
+        record.model_dir = str((folder / "model").relative_to(self.dir))
+        export_now = measure or index == self.last
+        if export_now:
+            config = stage.config if stage is not None and stage.technique == "export" else None
+            assert config is None or isinstance(config, ExportConfig)
+            artifact = export(model, folder / "artifact", env.task, config=config,
+                              history=history_dicts(self.history))
+            record.artifact = str(artifact.relative_to(self.dir))
+        if measure:
+            record.measure, record.layers = self._measure(folder / "artifact", model, env)
+            step.metrics = _step_metrics(record.measure)
+            self._say_measure(index, record.measure)
+        atomic.write_text(folder / "history.json",
+                          json.dumps(history_dicts(self.history), indent=1) + "\n")
+        self._record(record)
+        atomic.write_text(folder / DONE_FILE, json.dumps({"index": index}) + "\n")
+
+    def _save_model(self, model: nn.Module, target: Path, env: RunEnv) -> None:
+        tokenizer = getattr(env.task, "tokenizer_dir", None) if env.student_tokenizer is None \
+            else env.student_tokenizer
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        _save(model, staging, tokenizer, history_dicts(self.history))
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+
+    def _measure(self, artifact: Path, model: nn.Module, env: RunEnv) -> tuple[Any, Any]:
+        from tinyai.measure.stage import measure_artifact
+
+        settings = self.recipe.measure
+        return measure_artifact(artifact, env.task, model, latency=settings.latency,
+                                bench_runs=settings.bench_runs, threads=settings.threads)
+
+    def _say_measure(self, index: int, m: Measurement) -> None:
+        metric = self.metrics.task.primary_metric
+        parts = [f"{metric} {m.metric:.4f}" if m.metric is not None else f"{metric} —",
+                 f"{m.bytes:,} B" if m.bytes is not None else "",
+                 f"{m.latency_ms:.3f} ms" if m.latency_ms is not None else ""]
+        self.say(f"      measured on the artifact: {', '.join(p for p in parts if p)}")
+
+    def _load(self, folder: Path) -> nn.Module:
+        from tinyai.models import load_model
+
+        return load_model(folder / "model")
+
+    def _note_step(self, folder: Path) -> None:
+        """On resume: the finished stage's history is the run's history so far."""
+        from tinyai.history import read_history
+
+        self.history = read_history(folder)
+
+    # -------------------------------------------------------------- records
+    def _record(self, record: StageRecord) -> None:
+        stages = [s for s in self.metrics.stages if s.index != record.index]
+        self.metrics.stages = sorted([*stages, record], key=lambda s: s.index)
+        self._write_metrics()
+
+    def _write_metrics(self) -> None:
+        atomic.write_text(self.dir / METRICS_FILE,
+                          json.dumps(self.metrics.to_dict(), indent=1) + "\n")
+
+    def _load_metrics(self) -> RunMetrics | None:
+        from tinyai.recipe.records import read_metrics
+
+        if not (self.dir / METRICS_FILE).is_file():
+            return None
+        metrics = read_metrics(self.dir)
+        done = {int(json.loads((p / DONE_FILE).read_text())["index"])
+                for p in (self.dir / STAGES_DIR).glob("*") if (p / DONE_FILE).is_file()}
+        metrics.stages = [s for s in metrics.stages if s.index in done]
+        return metrics
+
+    def _finish(self) -> None:
+        final = self._stage_dir(self.last, self.recipe.stages[-1].name) / "artifact"
+        target = self.dir / FINAL_ARTIFACT
+        staging = self.dir / (FINAL_ARTIFACT + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(final, staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        self.metrics.final_stage = self.last
+        self.metrics.targets = check_targets(self.recipe, self.metrics)
+        self._write_metrics()
+        from tinyai.report import write_report
+
+        write_report([self.dir], self.dir)
+
+    def _stage_dir(self, index: int, name: str) -> Path:
+        return self.dir / STAGES_DIR / f"{index:02d}-{name}"
+
+    def _done(self, folder: Path) -> bool:
+        return self.resume and (folder / DONE_FILE).is_file() and (folder / "model").is_dir()
+
+
+def _save(model: nn.Module, folder: Path, tokenizer: Any, history: list[dict[str, Any]]) -> None:
+    from tinyai.models import save_model
+    from tinyai.prune import masks, pruning_plans, save_pruned
+
+    if masks(model) or pruning_plans(model):
+        save_pruned(model, folder, tokenizer=tokenizer)
+    else:
+        save_model(model, folder, tokenizer=tokenizer)
+    atomic.write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
+
+
+def _source_tokenizer(recipe: Recipe) -> str | None:
+    """A model directory that carries its own tokenizer (a reduced vocabulary, say) is read
+    with it: the task tokenizes for that model."""
+    from tinyai.models.hf import has_tokenizer
+
+    model = recipe.teacher.model
+    if model is None or not Path(model).is_dir() or not has_tokenizer(Path(model)):
+        return None
+    return model if recipe.task.name is None or recipe.task.name in _TEXT_TASKS else None
+
+
+_TEXT_TASKS = ("sst2", "cola", "mrpc", "stsb", "stsb-embed")
+
+
+def _source_history(model: str) -> list[Step]:
+    """What was done to a tinyai model directory before this run (its history.json)."""
+    from tinyai.history import read_history
+
+    return read_history(model) if Path(model).is_dir() else []
+
+
+def _same_recipe(recipe_file: Path, recipe: Recipe) -> None:
+    """Resume only the run this recipe started: the first key that differs is named."""
+    import yaml
+
+    stored = yaml.safe_load(recipe_file.read_text())
+    now = yaml.safe_load(recipe.to_yaml())
+    difference = _first_difference(stored, now, "")
+    if difference is not None:
+        raise ConfigError(f"the recipe changed since this run started ({difference or 'top'} "
+                          "differs); resume with the same recipe, or start a new run")
+
+
+def _first_difference(a: Any, b: Any, path: str) -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if a == b else path
+
+
+def _task_info(task: Any) -> TaskInfo:
+    return TaskInfo(task.name, task.kind, task.primary_metric, bool(task.higher_is_better),
+                    task.eval_split, task.label_names)
+
+
+def _step_metrics(m: Measurement) -> dict[str, Any]:
+    return {k: v for k, v in {"metric": m.metric, "bytes": m.bytes, "latency_ms": m.latency_ms,
+                              "params": m.params}.items() if v is not None}
+
+
+def check_targets(recipe: Recipe, metrics: RunMetrics) -> list[TargetResult]:
+    """Each recipe target, met or missed, on the final stage (ratios to the teacher)."""
+    targets = recipe.targets
+    final, teacher = metrics.final(), metrics.teacher()
+    m = final.measure if final is not None else None
+    results = []
+
+    def add(name: str, limit: float, value: float | None, met: bool, detail: str = "") -> None:
+        results.append(TargetResult(name, limit, value, met, detail))
+
+    if targets.max_bytes is not None:
+        value = m.bytes if m else None
+        add("max_bytes", targets.max_bytes, value, value is not None and value <= targets.max_bytes)
+    if targets.max_latency_ms is not None:
+        value = m.latency_ms if m else None
+        add("max_latency_ms", targets.max_latency_ms, value,
+            value is not None and value <= targets.max_latency_ms)
+    if targets.min_metric is not None:
+        value = m.metric if m else None
+        higher = metrics.task.higher_is_better
+        ok = value is not None and (value >= targets.min_metric if higher
+                                    else value <= targets.min_metric)
+        add("min_metric", targets.min_metric, value, ok)
+    if targets.min_teacher_fraction is not None:
+        t = teacher.measure.metric if teacher is not None and teacher.measure else None
+        value = None
+        if m is not None and m.metric is not None and t:
+            value = m.metric / t if metrics.task.higher_is_better else t / m.metric
+        detail = f"{m.metric:.4f} vs the teacher's {t:.4f}" if value is not None else \
+            "the teacher was not measured"
+        add("min_teacher_fraction", targets.min_teacher_fraction, value,
+            value is not None and value >= targets.min_teacher_fraction, detail)
+    return results
