@@ -34,8 +34,10 @@ def _train(model: Any, task: Any, steps: int, lr: float, batch_size: int, data: 
     from tinyai.train import TrainConfig
 
     torch.manual_seed(0)
-    train = TrainConfig(steps=steps, lr=lr, warmup=0.05, weight_decay=1e-4, log=False)
-    finetune(model, task, FinetuneConfig(batch_size=batch_size, train=train), data=data)
+    train = TrainConfig(
+        steps=steps, lr=lr, warmup=0.05, weight_decay=1e-4, batch_size=batch_size, log=False
+    )
+    finetune(model, task, FinetuneConfig(train=train), data=data)
     return model.eval()
 
 

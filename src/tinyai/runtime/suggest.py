@@ -17,9 +17,10 @@ next-cheapest ones of the same length, in one batched model call that forks the 
 row by row (extra expansions cost time, never correctness); a candidate's siblings join the
 queue one by one in cost order, the next when one leaves; a finished completion is final
 when it is the cheapest entry left, since extending a candidate only adds cost. The search
-stops after k completions, `max_rounds` rounds (then it returns the ones final by then), or at
-`max_chars` characters per completion. Being exact, the result does not depend on the order
-of expansion: the web app (tinyai.app) expands one candidate at a time and finds the same.
+stops after k completions, after `max_expansions` candidates (then it returns the ones final
+by then), or at `max_chars` characters per completion. Being exact, the result does not depend
+on the order of expansion: the web app (tinyai.app) expands one candidate at a time and finds
+the same, as long as neither runs out of expansions.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from tinyai.runtime.charlm import CharModel, Cursor, log_softmax
 
 MAX_WORD_CHARS = 24
+MAX_EXPANSIONS = 512
 
 
 def is_word_char(ch: str) -> bool:
@@ -52,7 +54,7 @@ def best_completions(
     vocab: list[str],
     k: int = 3,
     batch: int = 8,
-    max_rounds: int = 64,
+    max_expansions: int = MAX_EXPANSIONS,
     max_chars: int = MAX_WORD_CHARS,
 ) -> list[tuple[str, float]]:
     """The k most likely completions after `cursor` (one row), best first, as
@@ -67,10 +69,12 @@ def best_completions(
     # the queue stays small, and the cheapest child is always in it.
     queue: list[tuple] = [(0.0, next(order), "", False, None)]
     found: list[tuple[str, float]] = []
-    for _ in range(max_rounds):
-        taken = _take(queue, batch, k, found)
+    expanded = 0
+    while expanded < max_expansions:
+        taken = _take(queue, min(batch, max_expansions - expanded), k, found)
         if not taken:
             break
+        expanded += len(taken)
         for entry in taken:
             _push_sibling(queue, order, entry, vocab)
         here = _read_last_characters(model, cursor, taken)
