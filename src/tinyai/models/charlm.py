@@ -42,6 +42,14 @@ from tinyai.models.base import register_model
 STATE_NAMES = {"state": "state_out"}
 
 
+def _device(model: nn.Module) -> torch.device:
+    # Not a layer's .weight: quantized layers keep their weights under other names.
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
 def _example_ids(batch_size: int, seq_len: int, vocab_size: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     return {"input_ids": torch.randint(0, vocab_size, (batch_size, seq_len), generator=gen)}
@@ -109,8 +117,8 @@ class CharLM(nn.Module):
 
     def initial_state(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
         width = self.rnn.hidden_size * (2 if isinstance(self.rnn, nn.LSTM) else 1)
-        device = self.head.weight.device
-        return {"state": torch.zeros(batch_size, self.rnn.num_layers, width, device=device)}
+        shape = (batch_size, self.rnn.num_layers, width)
+        return {"state": torch.zeros(shape, device=_device(self))}
 
     def sync_config(self) -> CharLMConfig:
         self.config.embed_dim = self.embed.embedding_dim
@@ -258,7 +266,7 @@ class CharTransformer(nn.Module):
         return self.head(self.ln_f(x)), torch.stack(caches, dim=1)
 
     def initial_state(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
-        cfg, device = self.config, self.head.weight.device
+        cfg, device = self.config, _device(self)
         shape = (batch_size, len(self.blocks), 2, cfg.n_head, cfg.block_size, self._head_dim())
         return {
             "state": torch.zeros(shape, device=device),
