@@ -104,7 +104,10 @@ class Predictor:
         """The char-LM session, carrying its state between calls when the artifact has one
         (`stateful=False`: re-run the window for every character, as artifacts without state)."""
         if self.kind != "char-lm":
-            raise DataError(f"artifact kind {self.kind!r} is not a character language model")
+            raise DataError(
+                f"artifact kind {self.kind!r} is not a character language model; pass a char-lm "
+                "artifact"
+            )
         return CharModel(self.session, self.manifest, self.inputs.seq_len, stateful)
 
     def complete(
