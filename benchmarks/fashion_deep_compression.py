@@ -36,6 +36,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tinyai.paths import cache_dir
+from tinyai.runtime.size import artifact_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPARSITY = 0.92
@@ -78,15 +79,15 @@ def _save(model: nn.Module, path: Path) -> None:
 def _teacher(quick: bool) -> nn.Module:
     from benchmarks.fashion_prune import bench_cache
     from tinyai.errors import TinyAIError
-    from tinyai.prune import load_pruned
+    from tinyai.models import is_model_dir, load_model
 
     path = bench_cache(quick) / "teacher"
-    if not (path / "pruning.json").is_file():
+    if not is_model_dir(path):
         raise TinyAIError(
             f"no dense teacher in {path}; run benchmarks/fashion_prune.py --phase train "
             f"--part fashion --stages teacher{' --quick' if quick else ''} first"
         )
-    return load_pruned(path).eval()
+    return load_model(path).eval()
 
 
 def _load(template: nn.Module, path: Path, folded: bool = False) -> nn.Module:
@@ -209,9 +210,8 @@ def measure_phase(stage_dir: Path, quick: bool) -> dict[str, Any]:
             task,
             history=[{"technique": "deep-compression", "stage": name}],
         )
-        files = [f for f in out.iterdir() if f.name != "manifest.json"]
         artifacts[name] = {
-            "bytes": sum(f.stat().st_size for f in files),
+            "bytes": artifact_bytes(out),
             "onnx_accuracy": _artifact_accuracy(out, task, n_test),
         }
     artifacts["ratio"] = artifacts["dense"]["bytes"] / artifacts["clustered"]["bytes"]

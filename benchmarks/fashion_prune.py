@@ -31,7 +31,7 @@ from torch import nn
 # The repository root, so `benchmarks.*` imports work when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tinyai.models import LeNet5, LeNet5Config, LeNet300100
+from tinyai.models import LeNet5, LeNet5Config, LeNet300100, is_model_dir, load_model, save_model
 from tinyai.paths import cache_dir
 from tinyai.prune import (
     AGPSchedule,
@@ -40,14 +40,13 @@ from tinyai.prune import (
     MagnitudePruning,
     StructuredPruning,
     copy_model,
-    load_pruned,
     lottery_ticket,
     make_permanent,
     prune_,
-    save_pruned,
     sparsity,
 )
 from tinyai.prune.lottery import random_reinit
+from tinyai.runtime.size import artifact_bytes
 from tinyai.tasks import get_task
 from tinyai.train import TrainConfig, train
 
@@ -132,7 +131,7 @@ def gradual_prune_90(
         teacher=teacher.eval() if distill else None,
     )
     make_permanent(model)
-    save_pruned(model, out)
+    save_model(model, out)
 
 
 def bench_cache(quick: bool) -> Path:
@@ -149,7 +148,7 @@ def train_teacher(task: Any, args: argparse.Namespace, out: Path) -> None:
     torch.manual_seed(0)
     teacher = new_teacher()
     fit(teacher, task, args, args.epochs, 3e-3)
-    save_pruned(teacher, out)
+    save_model(teacher, out)
 
 
 def train_structured50(teacher: nn.Module, task: Any, args: argparse.Namespace, out: Path) -> None:
@@ -163,7 +162,7 @@ def train_structured50(teacher: nn.Module, task: Any, args: argparse.Namespace, 
         loss_fn=lambda m: task.loss(m(**task.model_inputs(batch)), batch),
     )
     fit(model, task, args, args.ft_epochs, 1e-3)
-    save_pruned(model, out)
+    save_model(model, out)
 
 
 # Stages of the train phase in dependency order; every stage but the teacher starts from it.
@@ -178,15 +177,15 @@ def train_phase(args: argparse.Namespace, cache: Path) -> None:
     """
     task = get_task("fashion-mnist")
     todo = [s for s in TRAIN_STAGES if s in args.stages]
-    if "teacher" in todo and not (cache / "teacher" / "pruning.json").is_file():
+    if "teacher" in todo and not is_model_dir(cache / "teacher"):
         train_teacher(task, args, cache / "teacher")
     if "lottery" in todo and not (cache / "lottery.json").is_file():
         (cache / "lottery.json").write_text(json.dumps(run_lottery(task, args)))
     pending = [s for s in todo if s not in ("teacher", "lottery")]
-    pending = [s for s in pending if not (cache / s / "pruning.json").is_file()]
+    pending = [s for s in pending if not is_model_dir(cache / s)]
     if not pending:
         return
-    teacher = load_pruned(cache / "teacher")
+    teacher = load_model(cache / "teacher")
     for stage in pending:
         if stage == "unstructured90":
             gradual_prune_90(teacher, task, args, args.sparse_epochs, 0.6, cache / stage)
@@ -250,10 +249,6 @@ def export_int8_static(teacher: nn.Module, out: Path, task: Any, args: argparse.
     return export(model, out, task, history=history)
 
 
-def artifact_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.iterdir() if f.name != "manifest.json")
-
-
 def artifact_accuracy(path: Path, task: Any, n_test: int) -> float:
     """Accuracy of the deployed file on the first `n_test` test images (onnxruntime, no torch)."""
     from tinyai.measure.evaluate import evaluate
@@ -289,7 +284,7 @@ def measure_phase(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     task = get_task("fashion-mnist")
     art = cache / "artifacts"
     models = {
-        name: load_pruned(cache / name)
+        name: load_model(cache / name)
         for name in ("teacher", "unstructured90", "unstructured90-kd", "structured50")
     }
     paths = {

@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from benchmarks.fashion_prune import artifact_bytes, export_artifact, interleaved_latency
+from benchmarks.fashion_prune import export_artifact, interleaved_latency
+from tinyai.models import is_model_dir, load_model, save_model
 from tinyai.paths import cache_dir
-from tinyai.prune import StructuredPruning, load_pruned, prune_, save_pruned
+from tinyai.prune import StructuredPruning, prune_
+from tinyai.runtime.size import artifact_bytes
 from tinyai.tasks import get_task
 from tinyai.train import TrainConfig
 
@@ -77,12 +79,12 @@ def minilm_teacher(task: Any, root: Path, tokenizer_dir: Path, quick: bool) -> n
 def minilm_train_phase(quick: bool) -> None:
     task, root, tokenizer_dir = minilm_setup(quick)
     teacher = minilm_teacher(task, root, tokenizer_dir, quick)
-    if not (root / "dense" / "pruning.json").is_file():
-        save_pruned(teacher, root / "dense", tokenizer=tokenizer_dir)
+    if not is_model_dir(root / "dense"):
+        save_model(teacher, root / "dense", tokenizer=tokenizer_dir)
     batch = next(iter(task.batches(task.dataset("train").subset(np.arange(256)), 64)))
     for ratio in MINILM_RATIOS:
         out = root / f"heads-ffn-{int(ratio * 100)}"
-        if (out / "pruning.json").is_file():
+        if is_model_dir(out):
             continue
         model = copy.deepcopy(teacher)
         prune_(
@@ -95,13 +97,13 @@ def minilm_train_phase(quick: bool) -> None:
         minilm_finetune(
             model, task, tokenizer_dir, 8 if quick else 100, 256 if quick else 3_200, seed=1
         )
-        save_pruned(model, out, tokenizer=tokenizer_dir)
+        save_model(model, out, tokenizer=tokenizer_dir)
 
 
 def minilm_measure_phase(quick: bool) -> dict[str, Any]:
     task, root, _ = minilm_setup(quick)
     names = ["dense"] + [f"heads-ffn-{int(r * 100)}" for r in MINILM_RATIOS]
-    models = {n: load_pruned(root / n) for n in names}
+    models = {n: load_model(root / n) for n in names}
     paths = {
         n: export_artifact(m, root / "artifacts" / n, task, [{"stage": n}])
         for n, m in models.items()

@@ -350,8 +350,11 @@ def measure(models: dict[str, Any], plan: Plan, root: Path) -> list[dict[str, An
 
 
 def artifact_bytes(out: Path) -> int:
-    """Bytes of the model file(s): the ONNX graph plus packed weights, tokenizer excluded."""
-    return sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".packed"))
+    """Artifact bytes without the tokenizer (graph, packed weights, manifest), the size peers
+    report for a model file; `tinyai.runtime.size.artifact_bytes` is the one rule."""
+    from tinyai.runtime.size import artifact_bytes as count
+
+    return count(out, tokenizer=False)
 
 
 def artifact_accuracy(out: Path, plan: Plan) -> float:

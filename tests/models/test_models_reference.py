@@ -68,7 +68,11 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, name: str, make, sha
     assert tuple(expected.shape) == shape
 
     save_model(model, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "structure.json",
+    ]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["_type"] == type(model.config).__name__
 

@@ -17,8 +17,8 @@ def _prune(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_dry_run_then_prune_and_save(tmp_path) -> None:
-    from tinyai.models import LeNet300100, LeNet300100Config, save_model
-    from tinyai.prune import load_pruned, sparsity
+    from tinyai.models import LeNet300100, LeNet300100Config, load_model, save_model
+    from tinyai.prune import sparsity
 
     src = save_model(LeNet300100(LeNet300100Config(hidden=(64, 32))), tmp_path / "mlp")
     before = (src / "model.safetensors").read_bytes()
@@ -36,7 +36,7 @@ def test_dry_run_then_prune_and_save(tmp_path) -> None:
     assert sparse.returncode == 0, sparse.stderr[-2000:]
     # measured before and after on the artifacts, and told how to recover
     assert "(before: " in sparse.stdout and "pruned without fine-tuning" in sparse.stdout
-    assert sparsity(load_pruned(tmp_path / "sparse"))["__total__"] >= 0.9 - 1e-3
+    assert sparsity(load_model(tmp_path / "sparse"))["__total__"] >= 0.9 - 1e-3
     assert (tmp_path / "sparse" / "model.safetensors").stat().st_size < len(before) / 5
 
     bad = _prune(str(src), "--sparsity", "0.9", "--ratio", "0.5", "--dry-run")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tinyai.models import LeNet5, LeNet5Config
-from tinyai.prune import StructuredPruning, apply_plan, load_pruned, plan, save_pruned
+from tinyai.models import LeNet5, LeNet5Config, load_model, save_model
+from tinyai.prune import StructuredPruning, apply_plan, plan
 from tinyai.tasks import get_task
 
 BLOCK = 7 * 7  # each conv2 channel feeds 7x7 positions of the flattened features
@@ -56,6 +56,6 @@ def test_taylor_pruning_on_real_images_removes_whole_channel_blocks(tmp_path: Pa
 
     # The widths reach the config, so the pruned model saves and reloads as itself.
     assert pruned.sync_config().channels == (4, 8) and pruned.config.hidden == 16
-    loaded = load_pruned(save_pruned(pruned, tmp_path / "lenet5"))
+    loaded = load_model(save_model(pruned, tmp_path / "lenet5"))
     with torch.no_grad():
         torch.testing.assert_close(loaded.eval()(**inputs), pruned(**inputs))

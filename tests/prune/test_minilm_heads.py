@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tinyai.prune import StructuredPruning, load_pruned, plan, prune_, save_pruned
+from tinyai.prune import StructuredPruning, plan, prune_
 from tinyai.prune.stats import total_params
 
 
@@ -38,7 +38,8 @@ def test_minilm_heads_and_ffn_are_removed_and_round_trip(tmp_path) -> None:
 
     with torch.no_grad():
         logits = model(**inputs)
-    out = save_pruned(model, tmp_path / "minilm-pruned", tokenizer=tokenizer)
-    loaded = load_pruned(out)
+    from tinyai.models import load_model, save_model
+
+    loaded = load_model(save_model(model, tmp_path / "minilm-pruned", tokenizer=tokenizer))
     with torch.no_grad():
         torch.testing.assert_close(loaded(**inputs), logits)

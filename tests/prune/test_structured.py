@@ -12,10 +12,8 @@ from tinyai.prune import (
     PruningPlan,
     StructuredPruning,
     apply_plan,
-    load_pruned,
     plan,
     prune_,
-    save_pruned,
 )
 from tinyai.prune.stats import total_params
 
@@ -66,8 +64,9 @@ def test_pruned_model_trains_exports_and_round_trips(
     )
 
     # Saved as plan + state dict; loading rebuilds the base model and replays the plan.
-    out = save_pruned(model, tmp_path / "saved")
-    loaded = load_pruned(out)
+    from tinyai.models import load_model, save_model
+
+    loaded = load_model(save_model(model, tmp_path / "saved"))
     torch.testing.assert_close(run(loaded, inputs), run(model, inputs))
 
 

@@ -13,11 +13,10 @@ from tinyai.prune import (
     AGPSchedule,
     GradualPruner,
     MagnitudePruning,
-    load_pruned,
+    copy_model,
     make_permanent,
     masks,
     prune_,
-    save_pruned,
     sparsity,
 )
 from tinyai.prune.masks import prunable_weights
@@ -59,18 +58,22 @@ def test_masks_hold_through_training_and_become_permanent(
 
 
 def test_saved_form_is_compact_and_exact(build, run, tmp_path) -> None:
-    from tinyai.models import save_model
+    from tinyai.models import load_model, save_model
 
     model, inputs = build("mlp")
     dense_dir = save_model(model, tmp_path / "dense")
     prune_(model, MagnitudePruning(sparsity=0.9, scope="global"))
-    out = save_pruned(model, tmp_path / "sparse")  # masks are baked in on a copy
+    out = save_model(make_permanent(copy_model(model)), tmp_path / "sparse")
     ratio = (dense_dir / "model.safetensors").stat().st_size / (
         out / "model.safetensors"
     ).stat().st_size
     assert ratio > 5, ratio
-    loaded = load_pruned(out)
+    loaded = load_model(out)
     torch.testing.assert_close(run(loaded, inputs), run(model, inputs), rtol=0, atol=0)
+    # Saved with its masks still held, it reloads with them held: fine-tuning resumes exactly.
+    held = load_model(save_model(model, tmp_path / "held"))
+    assert masks(held).keys() == masks(model).keys()
+    assert all(torch.equal(masks(held)[k], v) for k, v in masks(model).items())
 
 
 def test_exported_artifact_stores_sparse_weights(build, tmp_path) -> None:

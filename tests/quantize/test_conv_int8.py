@@ -133,11 +133,14 @@ def test_convert_without_calibration_is_a_clear_error() -> None:
 
 
 def test_retarget_refuses_quantized_convs(tmp_path) -> None:
-    from tinyai.quantize.export import export_float_onnx, retarget_onnx
+    import onnx
+
+    from tinyai.quantize.export import retarget_onnx
 
     float_model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 36, 2)).eval()
     model = _calibrated(copy.deepcopy(float_model), _random_batches((1, 8, 8)))
-    proto = export_float_onnx(float_model, {"input": torch.randn(1, 1, 8, 8)})
+    float_path = to_onnx(float_model, tmp_path / "f.onnx", {"input": torch.randn(1, 1, 8, 8)})
+    proto = onnx.load(str(float_path))
     with pytest.raises(ConfigError, match="retarget_onnx cannot rewrite the quantized conv"):
         retarget_onnx(proto, float_model, model, tmp_path / "r.onnx")
 

@@ -47,6 +47,7 @@ def init(
     """Build ARCH for TASK with fresh weights and save it to OUT."""
     import tempfile
 
+    from tinyai.history import Step
     from tinyai.models import save_model
     from tinyai.recipe.models import build_architecture
     from tinyai.tasks.spec import TaskSpec, build_task
@@ -54,8 +55,9 @@ def init(
     verbs.check_target(out, "model", force)
     spec = TaskSpec.from_dict(verbs.task_spec(task, data), "task")
     model = build_architecture(arch, _fields(config or []), build_task(spec), seed, "arch")
+    step = Step("build", "model", model.config.to_dict(), source=arch)  # type: ignore[union-attr]
     with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, Path(tmp) / "model")
+        save_model(model, Path(tmp) / "model", history=[step])
         verbs.place(Path(tmp) / "model", out, "model", force)
     params = sum(p.numel() for p in model.parameters())
     typer.echo(f"wrote a new {arch} ({params:,} parameters, untrained) to {out}; train it with "

@@ -97,11 +97,7 @@ def _default_targets(model: str) -> tuple[str, ...]:
 
 def _load(model: str) -> Any:
     from tinyai.models import load_model
-    from tinyai.prune import load_pruned
-    from tinyai.prune.serialize import PRUNING_FILE
 
-    if (Path(model) / PRUNING_FILE).is_file():
-        return load_pruned(model)
     return load_model(model)
 
 

@@ -22,11 +22,18 @@ def summary(
         list[str] | None, typer.Option("--input-shape", help=_SHAPE_HELP)
     ] = None,
 ) -> None:
-    """Show what a model stores and computes, per layer and in total."""
-    from tinyai.measure.summary import summary as summarize
-    from tinyai.models import load_model
+    """Show what a model stores and computes, per layer and in total (an artifact: what it
+    holds, as `tinyai inspect` shows it; an architecture name: that architecture as built)."""
+    from pathlib import Path
 
-    loaded = load_model(model)
+    from tinyai.measure.summary import summary as summarize
+
+    if (Path(model) / "manifest.json").is_file():
+        from tinyai.cli.inspect import inspect
+
+        inspect(Path(model), as_json)
+        return
+    loaded = _model(model)
     inputs = loaded.example_inputs()  # type: ignore[operator]
     if input_shape:
         inputs = _reshaped(inputs, _parse_shapes(input_shape, list(inputs)))
@@ -46,6 +53,19 @@ def summary(
     if not console.is_terminal:  # piped: do not squeeze long layer names into 80 columns
         console = Console(width=200)
     console.print(result.rich_table())
+
+
+def _model(name: str) -> Any:
+    """A model directory or short name, or a built-in architecture with its default config."""
+    from pathlib import Path
+
+    from tinyai.models import build_model, load_model
+    from tinyai.recipe.models import architectures
+
+    known = architectures()
+    if name in known and not Path(name).exists():
+        return build_model(known[name]())
+    return load_model(name)
 
 
 def _parse_shapes(specs: list[str], names: list[str]) -> dict[str, tuple[int, ...]]:

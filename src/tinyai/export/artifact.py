@@ -30,10 +30,8 @@ def write_artifact(
     model = _bake_pruning_masks(model)
 
     inputs = _on_model_device(onnx_export.export_inputs(model, task, batch_size=2), model)
-    proto, exporter = onnx_export.to_onnx(model, inputs, task.output_name, task.kind, config)
-    passes = extensions.passes_for(model)
-    for graph_pass in passes:
-        proto = graph_pass(proto, model)
+    graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config)
+    proto = graph.proto
     onnx.checker.check_model(proto, full_check=True)
     if not config.keep_debug_info:
         # After the checker, which infers shapes with the annotations in place; the parity
@@ -58,13 +56,14 @@ def write_artifact(
         "outputs": output_spec,
         "preprocessing": assets.write_preprocessing(task, out, inputs),
         "label_names": task.label_names,
+        "task_spec": _task_spec(task),
         "model": {
             "file": MODEL_NAME,
-            "exporter": exporter,
+            "exporter": graph.exporter,
             "opset": max(
                 (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=None
             ),
-            "graph_passes": [getattr(p, "__qualname__", repr(p)) for p in passes],
+            "graph_passes": graph.passes,
             "torch_class": f"{type(model).__module__}.{type(model).__qualname__}",
             "torch_modules": _module_summary(model),
             "export_config": config.to_dict(),
@@ -81,9 +80,20 @@ def write_artifact(
         manifest["other_formats"] = {"pte": write_pte(model, inputs, out, check)}
     if config.verify:
         manifest["export_check"] = verify.check_parity(
-            model, out, manifest, task, config, bool(passes)
+            model, out, manifest, task, config, bool(graph.passes)
         )
     write_manifest(out, manifest)
+
+
+def _task_spec(task: Any) -> dict[str, Any] | None:
+    """Where the task's data came from (`tinyai.tasks.spec.TaskSpec`, without the example
+    limits of the run), so `tinyai evaluate ARTIFACT` can score it on that data again."""
+    spec = getattr(task, "spec", None)
+    if spec is None:
+        return None
+    fields = {k: v for k, v in spec.to_dict().items() if not k.startswith("_")}
+    fields["limit"] = {}
+    return fields
 
 
 def _on_model_device(inputs: dict[str, Any], model: nn.Module) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Extension points for modules the stock ONNX exporter does not turn into the right ops.
 
-Two hooks, both keyed by what a technique adds to a model:
+Three hooks, each keyed by what a technique adds to a model:
 
 * `register_onnx_translation(torch_op, onnx_fn)`: an entry for the dynamo exporter's
   ``custom_translation_table`` (torch op overload -> onnxscript function). Use it when a
@@ -10,9 +10,16 @@ Two hooks, both keyed by what a technique adds to a model:
   on the exported graph whenever the torch model contains a module of `module_type`. Use it
   to rewrite patterns after export, e.g. replace a dequantize-then-MatMul pattern by
   QDQ / MatMulInteger so onnxruntime runs integer kernels.
+* `register_export_substitute(module_type, fn)`: ``fn(model) -> (model_to_export, rewrite)``
+  for a model whose own forward is not what should be traced: the exporter traces
+  `model_to_export` instead (same inputs, `ExportConfig`, translation table and dynamic axes
+  as any model), and ``rewrite(model_proto) -> model_proto`` then turns that graph into the
+  real one. Quantization uses it: the float shadow of the quantized layers is exported, and
+  its MatMul/Conv/Gather are rewritten into integer ops with the layers' own buffers.
 
-Passes run in registration order, after export and before the ONNX checker, weight packing
-and the parity check, so whatever a pass produces is checked and measured like the rest.
+Substitutes run before the one export, their rewrites after it (last substitute first), then
+the graph passes in registration order; all before the ONNX checker, weight packing and the
+parity check, so whatever they produce is checked and measured like the rest.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ if TYPE_CHECKING:
     from torch import nn
 
 GraphPass = Callable[["onnx.ModelProto", "nn.Module"], "onnx.ModelProto"]
+Rewrite = Callable[["onnx.ModelProto"], "onnx.ModelProto"]
+Substitute = Callable[["nn.Module"], tuple["nn.Module", Rewrite]]
 
 _TRANSLATIONS: dict[Any, Callable[..., Any]] = {}
 _GRAPH_PASSES: list[tuple[type, GraphPass]] = []
+_SUBSTITUTES: list[tuple[type, Substitute]] = []
 
 
 def register_onnx_translation(torch_op: Any, onnx_fn: Callable[..., Any]) -> None:
@@ -41,16 +51,29 @@ def register_graph_pass(module_type: type, fn: GraphPass) -> None:
         _GRAPH_PASSES.append((module_type, fn))
 
 
+def register_export_substitute(module_type: type, fn: Substitute) -> None:
+    """Export what `fn` substitutes for any model that contains a `module_type` module."""
+    if (module_type, fn) not in _SUBSTITUTES:
+        _SUBSTITUTES.append((module_type, fn))
+
+
 def translation_table() -> dict[Any, Callable[..., Any]]:
     return dict(_TRANSLATIONS)
 
 
+def _present(model: nn.Module, hooks: list[tuple[type, Any]]) -> list[Any]:
+    types = {type(m) for m in model.modules()}
+    return [fn for module_type, fn in hooks if any(issubclass(t, module_type) for t in types)]
+
+
 def passes_for(model: nn.Module) -> list[GraphPass]:
     """The registered passes whose module type occurs in `model`, in registration order."""
-    present = {type(m) for m in model.modules()}
-    return [
-        fn for module_type, fn in _GRAPH_PASSES if any(issubclass(t, module_type) for t in present)
-    ]
+    return _present(model, _GRAPH_PASSES)
+
+
+def substitutes_for(model: nn.Module) -> list[Substitute]:
+    """The registered substitutes whose module type occurs in `model`, in registration order."""
+    return _present(model, _SUBSTITUTES)
 
 
 def load_technique_extensions() -> None:

@@ -1,4 +1,9 @@
-"""PyTorch module -> ONNX ModelProto with named inputs and dynamic batch / sequence axes."""
+"""PyTorch module -> ONNX ModelProto with named inputs and dynamic batch / sequence axes.
+
+`export_graph` is the one export path, for artifacts (`tinyai.export`) and for
+`tinyai.quantize.to_onnx` alike: technique substitutes, one exporter call under
+`ExportConfig`, then the technique rewrites and graph passes (`tinyai.export.extensions`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tinyai.errors import ModelError
@@ -54,6 +60,41 @@ def state_outputs(model: nn.Module) -> list[str]:
     return list(getattr(model, "state_names", {}).values())
 
 
+@dataclass
+class ExportedGraph:
+    proto: onnx.ModelProto
+    exporter: str  # the exporter that produced it ("dynamo" / "torchscript")
+    passes: list[str]  # the substitutes and graph passes that shaped it, in order
+
+
+def export_graph(
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    output_name: str,
+    kind: str,
+    config: ExportConfig,
+) -> ExportedGraph:
+    """The deployed graph of `model`: what a registered substitute puts in its place (e.g. a
+    quantized model's float shadow) is exported once with the real `inputs` and `config`,
+    then rewritten by that substitute, then by the graph passes for `model`'s module types."""
+    target, rewrites, names = model, [], []
+    for substitute in extensions.substitutes_for(model):
+        target, rewrite = substitute(target)
+        rewrites.append(rewrite)
+        names.append(_qualname(substitute))
+    proto, exporter = to_onnx(target, inputs, output_name, kind, config)
+    for rewrite in reversed(rewrites):
+        proto = rewrite(proto)
+    for graph_pass in extensions.passes_for(model):
+        proto = graph_pass(proto, model)
+        names.append(_qualname(graph_pass))
+    return ExportedGraph(proto, exporter, names)
+
+
+def _qualname(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", repr(fn)))
+
+
 def to_onnx(
     model: nn.Module,
     inputs: dict[str, torch.Tensor],
@@ -88,14 +129,20 @@ def to_onnx(
 
 
 def choose_exporter(model: nn.Module, exporter: str) -> str:
+    """"auto": dynamo, except torchscript for recurrent models.
+
+    dynamo traces a GRU/LSTM step by step (minutes for a 128-step LM), and a second dynamo
+    export of the same recurrent model in one process specializes its sequence length
+    (torch 2.13), where torchscript emits one ONNX GRU/LSTM op with a free length. The
+    quantization rewrite matches weights by content, so it works on either graph; a model
+    that needs a dynamo-only translation makes torchscript fail and falls back to dynamo.
+    """
     if exporter != "auto":
         return exporter
     from torch import nn
 
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
-    # Graph passes and translations rely on dynamo's graph (parameter names, op overloads).
-    rewritten = bool(extensions.passes_for(model) or extensions.translation_table())
-    return "torchscript" if recurrent and not rewritten else "dynamo"
+    return "torchscript" if recurrent else "dynamo"
 
 
 def _dynamo(
@@ -187,13 +234,17 @@ def _rename_symbols(graph: Any, renamed: dict[str, str]) -> None:
 
 
 def _strip_debug_info(graph: Any) -> None:
-    """Drop per-node stack traces and doc strings: debugging aids, not part of the model.
+    """Drop per-node stack traces, doc strings and torch.export's graph bookkeeping:
+    debugging aids, not part of the model.
 
     The dynamo exporter records a Python stack trace and module path on every node, which
-    can be most of a small model's file (a 6 KB keyword spotter came out at 30 KB).
+    can be most of a small model's file (a 6 KB keyword spotter came out at 30 KB), and on the
+    graph its signature and range constraints, whose symbol names ("s15") depend on what the
+    process traced before: kept, two exports of one model would differ.
     """
     from onnx import AttributeProto
 
+    del graph.metadata_props[:]
     for node in graph.node:
         del node.metadata_props[:]
         node.doc_string = ""

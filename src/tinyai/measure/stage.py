@@ -25,6 +25,7 @@ def measure_artifact(
 ) -> tuple[Measurement, list[LayerRow]]:
     from tinyai.measure.evaluate import evaluate
     from tinyai.runtime import bench, read_manifest
+    from tinyai.runtime.size import artifact_bytes
 
     manifest = read_manifest(artifact)
     score = evaluate(artifact, task, threads=threads)
@@ -35,8 +36,8 @@ def measure_artifact(
         metric=metrics.get(score["primary_metric"]),
         metrics=metrics,
         examples=score["examples"],
-        bytes=artifact_size(artifact, manifest),
-        bytes_without_tokenizer=artifact_size(artifact, manifest, tokenizer=False),
+        bytes=artifact_bytes(artifact),
+        bytes_without_tokenizer=artifact_bytes(artifact, tokenizer=False),
         parity_max_abs_diff=check.get("max_abs_diff"),
     )
     if timing is not None:
@@ -66,10 +67,3 @@ def _fill_from_summary(measure: Measurement, model: Any, task: Any) -> list[Laye
         for row in table.layers
         if row.params and row.name
     ]
-
-
-def artifact_size(root: Path, manifest: dict[str, Any], tokenizer: bool = True) -> int:
-    files = manifest["files"]
-    total = sum(int(e["bytes"]) for name, e in files.items()
-                if tokenizer or not name.startswith("tokenizer/"))
-    return total + (Path(root) / "manifest.json").stat().st_size

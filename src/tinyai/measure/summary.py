@@ -44,7 +44,7 @@ class LayerSummary:
     params: int
     nonzero: int
     bytes: int
-    packed_bytes: int  # with the smallest lossless codec, as export and save_pruned store it
+    packed_bytes: int  # with the smallest lossless codec, as export and save_model store it
     macs: int | None
     dtype: str  # dtype of the layer's largest weight tensor ("" if it has none)
     bits: float  # stored bits per weight, scales and zero points included

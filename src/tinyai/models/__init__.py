@@ -3,7 +3,8 @@
 Public API::
 
     load_model(name_or_dir) -> nn.Module          # "minilm-l6", a HF dir, or a tinyai model dir
-    save_model(model, dir, tokenizer=None) -> Path # model.safetensors + config.json, never pickle
+    save_model(model, dir, tokenizer=None, history=None) -> Path  # never pickle; see models.dir
+    is_model_dir(path) -> bool                     # holds exactly what save_model writes
     load_tokenizer(name_or_dir)                    # HF fast tokenizer, local files only
     load_encoder(name_or_dir, auto_class="AutoModel")  # the raw HF model, for building heads
     TextClassifier(encoder, num_labels, pooling="cls", dropout=0.1)   # logits [B,C] / score [B]
@@ -38,7 +39,7 @@ from tinyai.models.heads import (
     pool,
 )
 from tinyai.models.hf import SHORT_NAMES, load_encoder, load_tokenizer, resolve
-from tinyai.models.io import load_model, save_model
+from tinyai.models.io import is_model_dir, load_model, save_model
 from tinyai.models.vision import (
     FashionCNN,
     FashionCNNConfig,
@@ -70,6 +71,7 @@ __all__ = [
     "TextClassifier",
     "TextClassifierConfig",
     "build_model",
+    "is_model_dir",
     "load_encoder",
     "load_model",
     "load_tokenizer",

@@ -4,7 +4,9 @@ Structured pruning (torch-pruning and friends) shrinks ``nn.Conv2d`` / ``nn.Line
 ``nn.BatchNorm2d`` ... in place, and not every width it touches has a config field (the
 inner conv of a residual block, an FFN's intermediate size). Rather than ask every pruner
 to rewrite configs, loading rebuilds the model from its config and then replaces each layer
-whose checkpoint shape differs with one of the stored shape. Written by hand because
+whose checkpoint shape differs (or that gained or lost a bias) with one of the stored shape.
+Layers that a technique replaced are rebuilt from their recorded metadata instead
+(`tinyai.models.dir.records`). Written by hand because
 neither safetensors nor torch offers "load into a module of different widths".
 """
 
@@ -15,7 +17,6 @@ from collections.abc import Mapping
 from torch import nn
 
 from tinyai.errors import ModelError
-from tinyai.models.layers import FactorizedEmbedding
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -42,11 +43,13 @@ def _shape(shapes: Shapes, key: str) -> tuple[int, ...] | None:
 def _resized(module: nn.Module, prefix: str, shapes: Shapes) -> nn.Module | None:
     if isinstance(module, nn.Linear):
         shape = _shape(shapes, prefix + "weight")
-        if shape is None or shape == tuple(module.weight.shape):
+        bias = _stored_bias(module, prefix, shapes)
+        if shape is None or (shape == tuple(module.weight.shape) and bias == _has_bias(module)):
             return None
-        return nn.Linear(shape[1], shape[0], bias=module.bias is not None)
+        return nn.Linear(shape[1], shape[0], bias=bias)
     if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
-        return _resized_conv(module, _shape(shapes, prefix + "weight"))
+        shape = _shape(shapes, prefix + "weight")
+        return _resized_conv(module, shape, _stored_bias(module, prefix, shapes))
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         shape = _shape(shapes, prefix + "running_mean") or _shape(shapes, prefix + "weight")
         if shape is None or shape[0] == module.num_features:
@@ -60,9 +63,6 @@ def _resized(module: nn.Module, prefix: str, shapes: Shapes) -> nn.Module | None
             return None
         return nn.LayerNorm(shape, eps=module.eps, elementwise_affine=module.elementwise_affine)
     if isinstance(module, nn.Embedding):
-        factorized = _factorized(prefix, shapes)
-        if factorized is not None:
-            return factorized
         shape = _shape(shapes, prefix + "weight")
         if shape is None or shape == tuple(module.weight.shape):
             return None
@@ -77,19 +77,19 @@ def _resized(module: nn.Module, prefix: str, shapes: Shapes) -> nn.Module | None
     return None
 
 
-def _factorized(prefix: str, shapes: Shapes) -> nn.Module | None:
-    """An embedding stored as ALBERT-style factors (rows V x E, project H x E), as distilled
-    students with a small vocabulary store theirs; no Hugging Face config field names E."""
-    rows = _shape(shapes, prefix + "rows.weight")
-    project = _shape(shapes, prefix + "project.weight")
-    if rows is None or project is None:
-        return None
-    return FactorizedEmbedding(rows[0], rows[1], project[0])
+def _has_bias(module: nn.Module) -> bool:
+    return getattr(module, "bias", None) is not None
 
 
-def _resized_conv(module: nn.Module, shape: tuple[int, ...] | None) -> nn.Module | None:
+def _stored_bias(module: nn.Module, prefix: str, shapes: Shapes) -> bool:
+    """Whether the checkpoint has a bias for this layer: folding a BatchNorm into a bias-free
+    conv gives it one (static int8, QAT and Deep Compression fold)."""
+    return prefix + "bias" in shapes if prefix + "weight" in shapes else _has_bias(module)
+
+
+def _resized_conv(module: nn.Module, shape: tuple[int, ...] | None, bias: bool) -> nn.Module | None:
     assert isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d)
-    if shape is None or shape == tuple(module.weight.shape):
+    if shape is None or (shape == tuple(module.weight.shape) and bias == _has_bias(module)):
         return None
     c_out = shape[0]
     depthwise = module.groups > 1 and module.groups == module.in_channels == module.out_channels
@@ -104,7 +104,7 @@ def _resized_conv(module: nn.Module, shape: tuple[int, ...] | None) -> nn.Module
         padding=module.padding,
         dilation=module.dilation,
         groups=groups,
-        bias=module.bias is not None,
+        bias=bias,
         padding_mode=module.padding_mode,
     )
 

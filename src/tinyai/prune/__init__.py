@@ -7,7 +7,9 @@
   (tinyai.runtime.codecs.sparse), and `stats.stored_bytes` reports the real bytes.
 - `plan(model, StructuredPruning(...), example_inputs)`: dry run table; `apply_plan`
   replays it; `prune_` does both. The result is an ordinary smaller nn.Module.
-- `lottery_ticket`, `sensitivity` / `allocate_sparsity`, `save_pruned` / `load_pruned`.
+- `lottery_ticket`, `sensitivity` / `allocate_sparsity`.
+- Saved with `tinyai.save_model` like any model: plans and held masks are recorded in the
+  model directory (`tinyai.prune.serialize`), sparse weights stored packed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tinyai.prune.lottery import LotteryResult, lottery_ticket
 from tinyai.prune.masks import apply_masks, copy_model, make_permanent, masks, sparsity
 from tinyai.prune.plan import PruningPlan, apply_plan
 from tinyai.prune.sensitivity import allocate_sparsity, sensitivity
-from tinyai.prune.serialize import load_pruned, pruning_plans, save_pruned
+from tinyai.prune.serialize import pruning_plans, remember_plan
 from tinyai.prune.structured import LossFn, plan
 from tinyai.prune.unstructured import GradualPruner, magnitude_masks
 
@@ -41,7 +43,6 @@ __all__ = [
     "apply_masks",
     "apply_plan",
     "copy_model",
-    "load_pruned",
     "lottery_ticket",
     "magnitude_masks",
     "make_permanent",
@@ -49,7 +50,7 @@ __all__ = [
     "plan",
     "prune_",
     "pruning_plans",
-    "save_pruned",
+    "remember_plan",
     "sensitivity",
     "sparsity",
 ]

@@ -13,7 +13,8 @@ from torch import nn
 from tinyai.errors import ConfigError
 from tinyai.prune.config import MagnitudePruning, StructuredPruning
 from tinyai.prune.masks import make_permanent
-from tinyai.prune.plan import apply_plan, remember_plan
+from tinyai.prune.plan import apply_plan
+from tinyai.prune.serialize import remember_plan
 from tinyai.prune.structured import plan
 from tinyai.prune.unstructured import GradualPruner, prune_magnitude_
 from tinyai.registry import StageContext
@@ -21,10 +22,17 @@ from tinyai.train import TrainHooks
 
 
 def magnitude(model: nn.Module, config: MagnitudePruning, ctx: StageContext) -> nn.Module:
-    """One shot (masks held: fine-tune, then `make_permanent`), or on the AGP schedule inside
-    the caller's training loop (`ctx.train`), after which the zeros are made permanent."""
+    """One shot, or on the AGP schedule inside the caller's training loop (`ctx.train`).
+
+    With a training loop the masks are held while it fine-tunes (one shot) or prunes (the
+    schedule), then made permanent; without one (the plain verb) they stay held, for the
+    caller to fine-tune and then `make_permanent`."""
     if config.schedule is None:
-        return prune_magnitude_(model, config)
+        prune_magnitude_(model, config)
+        if ctx.train is not None:
+            ctx.train(model)
+            make_permanent(model)
+        return model
     if ctx.train is None:
         raise ConfigError(
             "a scheduled MagnitudePruning prunes while training: in a recipe give the stage "

@@ -193,12 +193,3 @@ def apply_plan(model: nn.Module, plan: PruningPlan) -> nn.Module:
         run_op(model, op, functions)
     return model
 
-
-PLAN_ATTR = "tinyai_pruning_plans"  # the plans applied to a model, oldest first (as dicts)
-
-
-def remember_plan(model: nn.Module, plan: PruningPlan) -> None:
-    """Record `plan` on `model`, so its saved form can replay it on the base architecture."""
-    plans = list(getattr(model, PLAN_ATTR, []))
-    plans.append(plan.to_dict())
-    object.__setattr__(model, PLAN_ATTR, plans)

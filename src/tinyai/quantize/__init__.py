@@ -13,8 +13,9 @@
     quantize_(model, WeightSharing(bits=4))               # k-means; fine-tune the centroids
     quantize_(model, WeightSharing(bits=4, step="convert"))
 
-Then `tinyai.quantize.to_onnx(model, path, example_inputs)` (or `tinyai.export`, through the
-registered graph pass) writes the integer ONNX graph. Mixed precision to a size budget:
+Then `tinyai.export` (or `tinyai.quantize.to_onnx(model, path, example_inputs)` for a bare
+.onnx file; both take the one export path) writes the integer ONNX graph. Mixed precision to
+a size budget:
 `layer_sensitivity` -> `allocate_bits` -> `quantize_(model, MixedPrecision(layer_bits=...))`.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 from torch import nn
 
 from tinyai import registry
+from tinyai.quantize import serialize as _serialize  # noqa: F401 - registers its record type
 from tinyai.quantize.cluster import fold_batchnorm, weight_sharing
 from tinyai.quantize.config import (
     QAT,
@@ -36,7 +38,7 @@ from tinyai.quantize.config import (
     WeightOnly,
     WeightSharing,
 )
-from tinyai.quantize.export import quantized_graph_pass, retarget_onnx, to_onnx
+from tinyai.quantize.export import export_substitute, retarget_onnx, to_onnx
 from tinyai.quantize.mixed import allocate_bits, layer_params, layer_sensitivity, mixed_precision
 from tinyai.quantize.modules import QuantizedModule
 from tinyai.quantize.ptq import (
@@ -89,15 +91,13 @@ for _name, _cls, _handler, _needs, _summary in _TECHNIQUES:
     registry.register(_name, "quantize", _cls, _handler, _summary, _needs)
 
 
-def _register_export_pass() -> None:
-    try:
-        from tinyai.export import register_graph_pass
-    except ImportError:  # export package absent in a partial install: to_onnx still works
-        return
-    register_graph_pass(QuantizedModule, quantized_graph_pass)
+def _register_export_substitute() -> None:
+    from tinyai.export.extensions import register_export_substitute
+
+    register_export_substitute(QuantizedModule, export_substitute)
 
 
-_register_export_pass()
+_register_export_substitute()
 
 __all__ = [
     "QAT",
@@ -112,7 +112,6 @@ __all__ = [
     "layer_params",
     "layer_sensitivity",
     "quantize_",
-    "quantized_graph_pass",
     "retarget_onnx",
     "to_onnx",
 ]

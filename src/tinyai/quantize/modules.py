@@ -4,9 +4,15 @@ Each holds the real integer buffers (int8 weights, or bit-packed uint8 codes) pl
 `tinyai.summary` counts real bytes, and runs in PyTorch by dequantizing on the fly: that is
 the reference the exported ONNX model is checked against, not the fast path. The fast path is
 the ONNX Runtime integer kernel each module names in `onnx_op`.
+
+Saving: `to_meta()` is the JSON a module's shape and mode are rebuilt from, and
+`Class.from_meta(meta)` builds it empty (zero buffers of the saved shapes and dtypes) for a
+strict state-dict load to fill; `tinyai.quantize.serialize` records and replays them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +23,25 @@ from tinyai.quantize import primitives as P
 
 class QuantizedModule(nn.Module):
     """Base of every converted module (one export graph pass is registered for all of them)."""
+
+    def to_meta(self) -> dict[str, Any]:
+        """JSON-able shape and mode; `from_meta` rebuilds the module from it (buffers zero)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> QuantizedModule:
+        raise NotImplementedError
+
+
+def _empty(cls: type[nn.Module]) -> Any:
+    """An instance of `cls` with only nn.Module's own set-up: `from_meta` adds the rest."""
+    module = cls.__new__(cls)
+    nn.Module.__init__(module)
+    return module
+
+
+def _zeros(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    return torch.zeros(shape, dtype=dtype)
 
 
 class QuantizedLinear(QuantizedModule):
@@ -42,6 +67,27 @@ class QuantizedLinear(QuantizedModule):
         self.register_buffer("input_scale", torch.tensor(scale_in, dtype=torch.float32))
         self.register_buffer("input_zero_point", torch.tensor(zp_in, dtype=torch.int32))
         self.input_signed = signed
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+            "static": self.static,
+            "input_signed": self.input_signed,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> QuantizedLinear:
+        m = _empty(cls)
+        m.in_features, m.out_features = int(meta["in_features"]), int(meta["out_features"])
+        m.static, m.input_signed = bool(meta["static"]), bool(meta["input_signed"])
+        m.register_buffer("weight_int8", _zeros(m.out_features, m.in_features, dtype=torch.int8))
+        m.register_buffer("weight_scale", _zeros(m.out_features))
+        m.register_buffer("bias", _zeros(m.out_features) if meta["bias"] else None)
+        m.register_buffer("input_scale", _zeros())
+        m.register_buffer("input_zero_point", _zeros(dtype=torch.int32))
+        return m
 
     @property
     def onnx_op(self) -> str:
@@ -93,6 +139,24 @@ class LowBitLinear(QuantizedModule):
         self.register_buffer("weight_zero_points", zps)
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bits": self.bits,
+            "group_size": self.group_size,
+            "bias": self.bias is not None,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> LowBitLinear:
+        m = _empty(cls)
+        m.in_features, m.out_features = int(meta["in_features"]), int(meta["out_features"])
+        m.bits, m.group_size = int(meta["bits"]), int(meta["group_size"])
+        _lowbit_buffers(m, m.out_features, m.in_features)
+        m.register_buffer("bias", _zeros(m.out_features) if meta["bias"] else None)
+        return m
+
     def codes(self) -> Tensor:
         return P.unpack_codes(self.weight_packed, self.bits)
 
@@ -122,6 +186,25 @@ class QuantizedEmbedding(QuantizedModule):
         self.register_buffer("weight_packed", P.pack_codes(codes, bits))
         self.register_buffer("weight_scales", scales)
         self.register_buffer("weight_zero_points", zps)
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "num_embeddings": self.num_embeddings,
+            "embedding_dim": self.embedding_dim,
+            "bits": self.bits,
+            "group_size": self.group_size,
+            "padding_idx": self.padding_idx,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> QuantizedEmbedding:
+        m = _empty(cls)
+        m.num_embeddings, m.embedding_dim = int(meta["num_embeddings"]), int(meta["embedding_dim"])
+        m.bits, m.group_size = int(meta["bits"]), int(meta["group_size"])
+        padding = meta["padding_idx"]
+        m.padding_idx = None if padding is None else int(padding)
+        _lowbit_buffers(m, m.num_embeddings, m.embedding_dim)
+        return m
 
     def dequantized_weight(self) -> Tensor:
         codes = P.unpack_codes(self.weight_packed, self.bits)
@@ -178,6 +261,42 @@ class QuantizedConv2d(QuantizedModule):
             bias = torch.round(conv.bias.detach().float() / acc_scale)
             bias = bias.clamp(-(2**31), 2**31 - 1).to(torch.int32)
         self.register_buffer("bias_int32", bias)
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "relu": self.relu,
+            "input_signed": self.input_signed,
+            "output_signed": self.output_signed,
+            "bias": self.bias_int32 is not None,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> QuantizedConv2d:
+        m = _empty(cls)
+        m.in_channels, m.out_channels = int(meta["in_channels"]), int(meta["out_channels"])
+        m.groups = int(meta["groups"])
+        m.kernel_size = tuple(int(k) for k in meta["kernel_size"])
+        m.stride = tuple(int(k) for k in meta["stride"])
+        m.padding = tuple(int(k) for k in meta["padding"])
+        m.dilation = tuple(int(k) for k in meta["dilation"])
+        m.relu = bool(meta["relu"])
+        m.input_signed, m.output_signed = bool(meta["input_signed"]), bool(meta["output_signed"])
+        m.weight_shape = (m.out_channels, m.in_channels // m.groups, *m.kernel_size)
+        m.register_buffer("weight_int8", _zeros(*m.weight_shape, dtype=torch.int8))
+        m.register_buffer("weight_scale", _zeros(m.out_channels))
+        for side in ("input", "output"):
+            m.register_buffer(f"{side}_scale", _zeros())
+            m.register_buffer(f"{side}_zero_point", _zeros(dtype=torch.int32))
+        bias = _zeros(m.out_channels, dtype=torch.int32) if meta["bias"] else None
+        m.register_buffer("bias_int32", bias)
+        return m
 
     def dequantized_weight(self) -> Tensor:
         w = P.dequantize_weight_int8(
@@ -242,6 +361,15 @@ class ObservedLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         self.observer.update(x)  # type: ignore[attr-defined]
         return self.linear(x)
+
+
+def _lowbit_buffers(m: nn.Module, rows: int, cols: int) -> None:
+    """Zero group-wise code buffers of a [rows, cols] matrix, as quantize_weight_groupwise
+    and pack_codes shape them."""
+    bits, groups = m.bits, cols // m.group_size  # type: ignore[operator]
+    m.register_buffer("weight_packed", _zeros(rows, cols * bits // 8, dtype=torch.uint8))
+    m.register_buffer("weight_scales", _zeros(rows, groups))
+    m.register_buffer("weight_zero_points", _zeros(rows, groups, dtype=torch.uint8))
 
 
 QUANTIZED_TYPES = (QuantizedLinear, LowBitLinear, QuantizedEmbedding, QuantizedConv2d)

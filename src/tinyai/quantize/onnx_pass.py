@@ -138,9 +138,7 @@ class _Builder:
         )
 
 
-def _linear_nodes(
-    b: _Builder, m: nn.Module, name: str, x: str, y: str, accuracy_level: int
-) -> list[onnx.NodeProto]:
+def _linear_nodes(b: _Builder, m: nn.Module, name: str, x: str, y: str) -> list[onnx.NodeProto]:
     if isinstance(m, QuantizedLinear):
         w_t = np.ascontiguousarray(m.weight_int8.numpy().T)  # [K, N] as MatMulInteger expects
         w = b.const(f"{name}.weight_int8", w_t)
@@ -169,8 +167,18 @@ def _linear_nodes(
         b.const(f"{name}.weight_scales", m.weight_scales.numpy().astype(np.float32).reshape(-1)),
         b.const(f"{name}.weight_zero_points", pack_bits(zp, bits).reshape(-1)),
     ]
-    attrs = {"K": k, "N": n, "bits": bits, "block_size": g, "accuracy_level": accuracy_level}
+    attrs = {"K": k, "N": n, "bits": bits, "block_size": g, "accuracy_level": 0}
     return [b.node("MatMulNBits", inputs, [y], MS_DOMAIN, **attrs)]
+
+
+def set_accuracy_level(model_proto: onnx.ModelProto, level: int) -> None:
+    """MatMulNBits' compute mode on every such node: 0 = dequantize to fp32 (what the rewrite
+    writes, closest to PyTorch), 4 = int8 activations inside the kernel (faster)."""
+    for node in model_proto.graph.node:
+        if node.op_type == "MatMulNBits" and node.domain == MS_DOMAIN:
+            for attr in node.attribute:
+                if attr.name == "accuracy_level":
+                    attr.i = level
 
 
 def _weight_scale(m: QuantizedLinear) -> np.ndarray:
@@ -197,9 +205,7 @@ def _embedding_nodes(
     return [b.node("GatherBlockQuantized", inputs, [y], MS_DOMAIN, **attrs)]
 
 
-def rewrite_quantized(
-    model_proto: onnx.ModelProto, table: dict[str, _Match], accuracy_level: int = 0
-) -> int:
+def rewrite_quantized(model_proto: onnx.ModelProto, table: dict[str, _Match]) -> int:
     """Replace matched float ops in place; returns how many were replaced."""
     graph = model_proto.graph
     inits = {t.name: t for t in graph.initializer}
@@ -217,7 +223,7 @@ def rewrite_quantized(
     relu_fused: dict[str, tuple[str, QuantizedConv2d]] = {}
     replaced = 0
     for node in graph.node:
-        out = _replace_node(b, node, match, accuracy_level)
+        out = _replace_node(b, node, match)
         if node.op_type == "Conv" and out is not None:
             hit = match(node.input[1])
             assert hit is not None and isinstance(hit.module, QuantizedConv2d)
@@ -238,15 +244,11 @@ def rewrite_quantized(
     return replaced
 
 
-def _replace_node(
-    b: _Builder, node: onnx.NodeProto, match, accuracy_level: int
-) -> list[onnx.NodeProto] | None:
+def _replace_node(b: _Builder, node: onnx.NodeProto, match) -> list[onnx.NodeProto] | None:
     if node.op_type == "MatMul":
         hit = match(node.input[1])
         if hit and hit.transposed and not isinstance(hit.module, QuantizedEmbedding):
-            return _linear_nodes(
-                b, hit.module, hit.name, node.input[0], node.output[0], accuracy_level
-            )
+            return _linear_nodes(b, hit.module, hit.name, node.input[0], node.output[0])
     if node.op_type == "Gemm":
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         hit = match(node.input[1])
@@ -262,7 +264,7 @@ def _replace_node(
             and not isinstance(hit.module, QuantizedEmbedding)
         ):
             y = node.output[0] + ".mm" if len(node.input) > 2 else node.output[0]
-            nodes = _linear_nodes(b, hit.module, hit.name, node.input[0], y, accuracy_level)
+            nodes = _linear_nodes(b, hit.module, hit.name, node.input[0], y)
             if len(node.input) > 2:
                 nodes.append(b.node("Add", [y, node.input[2]], [node.output[0]]))
             return nodes

@@ -128,7 +128,7 @@ class Measurement:
     examples: int | None = None  # held-out examples scored
     params: int | None = None
     nonzero_params: int | None = None
-    bytes: int | None = None  # artifact bytes (`tinyai.measure.artifact_bytes`)
+    bytes: int | None = None  # artifact bytes (`tinyai.runtime.size.artifact_bytes`)
     bytes_without_tokenizer: int | None = None
     latency_ms: float | None = None  # batch 1, median, `threads` threads
     latency_p90_ms: float | None = None

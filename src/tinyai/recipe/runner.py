@@ -252,13 +252,11 @@ class _Run:
         atomic.write_text(folder / DONE_FILE, json.dumps({"index": index}) + "\n")
 
     def _save_model(self, model: nn.Module, target: Path, env: RunEnv) -> None:
+        from tinyai.models import save_model
+
         tokenizer = getattr(env.task, "tokenizer_dir", None) if env.student_tokenizer is None \
             else env.student_tokenizer
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        _save(model, staging, tokenizer, history_dicts(self.history))
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        save_model(model, target, tokenizer=tokenizer, history=self.history)
 
     def _measure(self, artifact: Path, model: nn.Module, env: RunEnv) -> tuple[Any, Any]:
         from tinyai.measure.stage import measure_artifact
@@ -326,17 +324,6 @@ class _Run:
 
     def _done(self, folder: Path) -> bool:
         return self.resume and (folder / DONE_FILE).is_file() and (folder / "model").is_dir()
-
-
-def _save(model: nn.Module, folder: Path, tokenizer: Any, history: list[dict[str, Any]]) -> None:
-    from tinyai.models import save_model
-    from tinyai.prune import masks, pruning_plans, save_pruned
-
-    if masks(model) or pruning_plans(model):
-        save_pruned(model, folder, tokenizer=tokenizer)
-    else:
-        save_model(model, folder, tokenizer=tokenizer)
-    atomic.write_text(folder / "history.json", json.dumps(history, indent=1) + "\n")
 
 
 def _source_tokenizer(recipe: Recipe) -> str | None:

@@ -119,6 +119,7 @@ def _measure(
 
     from tinyai.runtime import load_artifact, read_manifest, verify_files
     from tinyai.runtime.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
+    from tinyai.runtime.size import artifact_bytes
 
     baseline = rss_bytes()
     reset_peak_rss()
@@ -145,7 +146,7 @@ def _measure(
         "artifact": str(artifact),
         "task": manifest["task"],
         "kind": manifest["kind"],
-        "file_bytes": sum(files.values()) + (Path(artifact) / "manifest.json").stat().st_size,
+        "file_bytes": artifact_bytes(artifact),
         "model_bytes": sum(files[f] for f in model_files),
         "files": files,
         "threads": threads,
