@@ -55,9 +55,11 @@ def export_inputs(model: nn.Module, task: Any, batch_size: int) -> dict[str, Any
     return {**inputs, **initial_state(batch_size)} if initial_state else inputs
 
 
-def state_outputs(model: nn.Module) -> list[str]:
-    """Outputs after the task's one: the next state, for models with ``state_names``."""
-    return list(getattr(model, "state_names", {}).values())
+def state_outputs(model: nn.Module, inputs: dict[str, Any]) -> list[str]:
+    """Outputs after the task's one: the next state of each state input `inputs` holds (a
+    model with ``state_names`` called without its state returns its one output)."""
+    names = getattr(model, "state_names", {})
+    return [output for name, output in names.items() if name in inputs]
 
 
 @dataclass
@@ -112,7 +114,7 @@ def to_onnx(
         for exporter in order:
             try:
                 export_fn = _dynamo if exporter == "dynamo" else _torchscript
-                outputs = [_TMP_OUTPUT, *state_outputs(model)]
+                outputs = [_TMP_OUTPUT, *state_outputs(model, inputs)]
                 proto = export_fn(model, inputs, outputs, config.opset)
             except Exception as exc:  # exporters raise many types; keep the first line of each
                 errors.append(f"{exporter}: {_first_line(exc)}")
@@ -120,7 +122,7 @@ def to_onnx(
             _rename_output(proto.graph, _TMP_OUTPUT, output_name)
             if not config.keep_debug_info:
                 _strip_debug_info(proto.graph)
-            _name_dynamic_axes(proto, inputs, [output_name, *state_outputs(model)], kind)
+            _name_dynamic_axes(proto, inputs, [output_name, *state_outputs(model, inputs)], kind)
             return proto, exporter
     raise ModelError(
         f"ONNX export failed ({'; '.join(errors)}); check the model follows the tinyai input "
