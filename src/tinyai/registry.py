@@ -93,12 +93,17 @@ Handler = Callable[["nn.Module", "Config", StageContext], "nn.Module"]
 
 @dataclass(frozen=True)
 class Technique:
+    """`finalize(model)`, when given, turns what the handler leaves for further training
+    into the finished form (held pruning masks become zeros); the runner calls it when the
+    stage is over, before the model is saved and exported."""
+
     name: str
     kind: str  # "transfer", "distill", "prune", "quantize", "export"
     config_cls: type[Config]
     handler: Handler
     summary: str
     needs: Needs = Needs()
+    finalize: Callable[[nn.Module], nn.Module] | None = None
 
     @property
     def multi_step(self) -> bool:
@@ -117,6 +122,7 @@ def register(
     handler: Handler,
     summary: str,
     needs: Needs | None = None,
+    finalize: Callable[[nn.Module], nn.Module] | None = None,
 ) -> None:
     """Register a technique; called once per technique by its package."""
     existing = _TECHNIQUES.get(name)
@@ -125,7 +131,7 @@ def register(
     owner = _BY_CONFIG.get(config_cls)
     if owner is not None and owner.name != name:
         raise ValueError(f"{config_cls.__name__} already configures technique {owner.name!r}")
-    tech = Technique(name, kind, config_cls, handler, summary, needs or Needs())
+    tech = Technique(name, kind, config_cls, handler, summary, needs or Needs(), finalize)
     _TECHNIQUES[name] = tech
     _BY_CONFIG[config_cls] = tech
 

@@ -36,7 +36,8 @@ def compress(
     if dry_run:
         from tinyai.recipe.plan import plan_table
 
-        Console().print(plan_table(loaded))
+        wide = Console() if Console().is_terminal else Console(width=160)
+        wide.print(plan_table(loaded))
         return
     if out is None:
         raise ConfigError("give the run directory: tinyai compress RECIPE -o RUN_DIR")

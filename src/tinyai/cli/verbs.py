@@ -154,7 +154,7 @@ def report(metrics: Any, out: Path, what: str) -> None:
     """Print what the command made, measured on its artifact."""
     from rich.console import Console
 
-    console = Console()
+    console = Console() if Console().is_terminal else Console(width=160)
     final, start = metrics.final(), metrics.teacher()
     m = final.measure if final is not None else None
     console.print(f"wrote {what} {out}")

@@ -81,6 +81,7 @@ registry.register(
     handlers.magnitude,
     "unstructured magnitude pruning (layer/global, AGP); zeros stored sparse",
     registry.Needs(training="optional"),
+    finalize=make_permanent,
 )
 registry.register(
     "structured-pruning",

@@ -73,6 +73,8 @@ def execute_stage(model: nn.Module, stage: Stage, env: RunEnv, stage_dir: Path) 
         model = tech.handler(model, config, ctx)
         if ctx.train is not None and not trained[0]:
             ctx.train(model)  # fine-tune after the technique (e.g. recover from pruning)
+    if tech.finalize is not None:
+        model = tech.finalize(model)
     applied = ctx.report.get("resolved_config", config)
     outcome = StageOutcome(applied, time.perf_counter() - start, losses,
                            ctx.report.get("sensitivity"))

@@ -2,8 +2,8 @@
 
 A tensor that the lossless sparse codec (`tinyai.runtime.codecs.sparse`) stores in fewer
 bytes is replaced by its uint8 payload under the same key, and the header's metadata
-(``tinyai.packed``) says how to decode it; a tensor that shares its storage with an earlier
-key (tied weights) is left out and named in ``tinyai.aliases``; ``tinyai.order`` keeps the
+(``tinyai``: ``packed``) says how to decode it; a tensor that shares its storage with an earlier
+key (tied weights) is left out and named in ``aliases``; ``order`` keeps the
 state dict's key order, which safetensors does not. Reading gives back the exact state dict,
 bit for bit, in its order.
 """
@@ -22,7 +22,8 @@ from safetensors.torch import load_file, save_file
 from tinyai.errors import ModelError
 
 WEIGHTS = "model.safetensors"
-_PACKED, _ALIASES, _ORDER = "tinyai.packed", "tinyai.aliases", "tinyai.order"
+_METADATA = "tinyai"  # header metadata: {"packed": ..., "aliases": ..., "order": ...}
+_PACKED, _ALIASES, _ORDER = "packed", "aliases", "order"
 # numpy has no bfloat16, and the codecs are numpy: such tensors are stored as they are.
 _CODEC_DTYPES = {
     torch.float64, torch.float32, torch.float16, torch.int64, torch.int32, torch.int16,
@@ -60,13 +61,10 @@ def write_weights(state: dict[str, torch.Tensor], path: Path) -> None:
             packed[key] = {"codec": codec.name, "meta": meta, "shape": shape, "dtype": dtype}
         else:
             tensors[key] = tensor
-    metadata = {
-        "format": "pt",
-        _PACKED: json.dumps(packed),
-        _ALIASES: json.dumps(aliases),
-        _ORDER: json.dumps(list(state)),
-    }
-    save_file(tensors, str(path), metadata=metadata)
+    # One metadata key: safetensors keeps the header's metadata in a hash map, whose order
+    # changes from process to process, so several keys would make equal models unequal files.
+    info = {_PACKED: packed, _ALIASES: aliases, _ORDER: list(state)}
+    save_file(tensors, str(path), metadata={_METADATA: json.dumps(info, sort_keys=True)})
 
 
 def _storage_identity(tensor: torch.Tensor) -> tuple[Any, ...]:
@@ -92,9 +90,8 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         state = load_file(str(path))
-        packed = json.loads(metadata.get(_PACKED, "{}"))
-        aliases = json.loads(metadata.get(_ALIASES, "{}"))
-        order = json.loads(metadata.get(_ORDER, "[]"))
+        info = json.loads(metadata.get(_METADATA, "{}"))
+        packed, aliases, order = info.get(_PACKED, {}), info.get(_ALIASES, {}), info.get(_ORDER, [])
     except (OSError, SafetensorError, json.JSONDecodeError) as exc:
         raise ModelError(f"cannot read {path} ({exc}); save the model again") from None
     for key, entry in packed.items():
