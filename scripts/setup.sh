@@ -66,3 +66,32 @@ if [ -z "${TINYAI_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
     && ! command -v chromium-browser >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
   apt_install chromium "the browser tests will skip (or set TINYAI_CHROMIUM=/path/to/chromium)"
 fi
+
+# onnxruntime-web for the page `tinyai app` writes, from the npm registry into tinyai's cache
+# (never the repository); tinyai.app names the version and the two files it copies.
+ort_web=$(.venv/bin/python -c 'from tinyai.app import ORT_WEB_VERSION as v, ORT_WEB_FILES as f, ort_web_dir as d; print(v, d(), *f)' 2>/dev/null) \
+  || { echo "setup: warning: cannot import tinyai.app; onnxruntime-web not checked" >&2; ort_web=; }
+if [ -n "$ort_web" ]; then
+  read -r ort_version ort_dir ort_files <<<"$ort_web"
+  missing=
+  for name in $ort_files; do [ -f "$ort_dir/$name" ] || missing=1; done
+  if [ -n "$missing" ] && command -v npm >/dev/null 2>&1; then
+    echo "setup: fetching onnxruntime-web $ort_version from npm for tinyai app"
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && npm pack --silent "onnxruntime-web@$ort_version" >/dev/null 2>&1) \
+        && tar -xzf "$tmp"/onnxruntime-web-*.tgz -C "$tmp" package/dist; then
+      # (the MIT licence notice travels in the bundle's header)
+      for name in $ort_files; do
+        cp "$tmp/package/dist/$name" "$ort_dir/.$name.tmp" && mv "$ort_dir/.$name.tmp" "$ort_dir/$name"
+      done
+    else
+      echo "setup: warning: could not fetch onnxruntime-web $ort_version with npm; tinyai app" \
+           "will not work and its test will skip" >&2
+    fi
+    rm -rf "$tmp"
+  elif [ -n "$missing" ]; then
+    echo "setup: warning: npm is missing, so onnxruntime-web is not installed: tinyai app will" \
+         "not work and its test will skip (install npm, e.g. 'sudo apt-get install npm', and" \
+         "re-run scripts/setup.sh, or set TINYAI_ORT_WEB=/folder/with/its/dist/files)" >&2
+  fi
+fi

@@ -61,6 +61,12 @@ def char_gru() -> Any:
     return CharLM(CharLMConfig(hidden_size=64, embed_dim=32))
 
 
+def char_transformer() -> Any:
+    from tinyai.models import CharTransformer, CharTransformerConfig
+
+    return CharTransformer(CharTransformerConfig(n_layer=2, n_head=2, n_embd=32))
+
+
 def minilm_classifier() -> Any:
     from tinyai.models import TextClassifier, load_encoder
 
@@ -107,6 +113,7 @@ ROWS = [
     Row("cnn", "fashion-mnist", _seeded(cnn)),
     Row("kws", "speech-commands", _seeded(kws)),
     Row("char-gru", "shakespeare", _seeded(char_gru)),
+    Row("char-transformer", "shakespeare", _seeded(char_transformer)),
     Row("minilm-sst2", "sst2", _seeded(minilm_classifier)),
     Row("minilm-embed", "stsb-embed", _seeded(minilm_embedder), slow=True),
     Row("mlp-pruned", "fashion-mnist", _seeded(pruned_mlp)),

@@ -111,3 +111,30 @@ def test_config_round_trip_and_validation():
         AudioFeatures.from_dict({"n_mels": 40, "bogus": 1})
     with pytest.raises(ValueError, match="at least"):
         log_mel(np.zeros(100, np.float32), cfg)
+
+
+def test_mfcc_is_the_orthonormal_dct_of_the_log_mel():
+    from scipy.fft import dct
+
+    from tinyai.features.audio import KWS_MFCC, audio_features, mfcc
+
+    x = _noise(3, seed=5)
+    expected = dct(log_mel(x, KWS_MFCC).astype(np.float64), type=2, norm="ortho", axis=-1)
+    ours = mfcc(x, KWS_MFCC)
+    assert ours.shape == (3, 49, 10) and ours.dtype == np.float32  # MLPerf Tiny's 49 x 10
+    np.testing.assert_allclose(ours, expected[..., :10], rtol=1e-4, atol=1e-3)
+    assert np.array_equal(audio_features(x, KWS_MFCC), ours)
+    assert np.array_equal(audio_features(x, CFG), log_mel(x, CFG))
+
+
+def test_mlperf_tiny_front_end_settings():
+    from tinyai.features.audio import KWS_MFCC
+
+    # 40 ms windows every 20 ms at 16 kHz, 40 mel bands 20-4000 Hz, 10 coefficients
+    assert (KWS_MFCC.win_length, KWS_MFCC.hop_length, KWS_MFCC.sample_rate) == (640, 320, 16000)
+    assert (KWS_MFCC.n_mels, KWS_MFCC.fmin, KWS_MFCC.fmax, KWS_MFCC.n_mfcc) == (40, 20, 4000, 10)
+    assert KWS_MFCC.num_frames(16000) == 49 and KWS_MFCC.num_features == 10
+    assert KWS_MFCC.to_dict()["type"] == "mfcc" and CFG.to_dict()["type"] == "log_mel"
+    assert AudioFeatures.from_dict(KWS_MFCC.to_dict()) == KWS_MFCC
+    with pytest.raises(ValueError, match="n_mfcc"):
+        AudioFeatures(n_mfcc=41)

@@ -13,10 +13,14 @@ from tinyai.errors import ModelError
 from tinyai.models import (
     CharLM,
     CharLMConfig,
+    CharTransformer,
+    CharTransformerConfig,
     FashionCNN,
     FashionCNNConfig,
     KwsDSCNN,
     KwsDSCNNConfig,
+    KwsResNet,
+    KwsResNetConfig,
     LeNet5,
     LeNet5Config,
     LeNet300100,
@@ -25,6 +29,7 @@ from tinyai.models import (
     save_model,
 )
 
+TINY_GPT = CharTransformerConfig(n_layer=2, n_head=2, n_embd=16, block_size=32, seq_len=16)
 RES_DW = FashionCNNConfig(residual=True, depthwise=True)
 NO_BN = FashionCNNConfig(batchnorm=False, channels=(8, 16))
 
@@ -36,8 +41,10 @@ MODELS = [
     ("lenet-300-100", lambda: LeNet300100(), (2, 10)),
     ("lenet-5", lambda: LeNet5(), (2, 10)),
     ("kws-ds-cnn", lambda: KwsDSCNN(), (2, 12)),
+    ("kws-resnet", lambda: KwsResNet(KwsResNetConfig(channels=8, blocks=2)), (2, 12)),
     ("char-gru", lambda: CharLM(CharLMConfig(seq_len=16)), (2, 16, 65)),
     ("char-lstm", lambda: CharLM(CharLMConfig(cell="lstm", num_layers=1, seq_len=16)), (2, 16, 65)),
+    ("char-transformer", lambda: CharTransformer(TINY_GPT), (2, 16, 65)),
 ]  # fmt: skip
 
 
@@ -130,6 +137,12 @@ def test_configs_reject_invalid_values() -> None:
         LeNet300100Config(dropout=1.5)
     with pytest.raises(ValueError, match="first_kernel"):
         KwsDSCNNConfig(first_kernel=(10,))
+    with pytest.raises(ValueError, match="blocks"):
+        KwsResNetConfig(blocks=0)
+    with pytest.raises(ValueError, match="multiple of n_head"):
+        CharTransformerConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="block_size"):
+        CharTransformerConfig(block_size=64, seq_len=128)
     with pytest.raises(ValueError, match="two widths"):
         LeNet5Config(channels=(8, 16, 32))
     with pytest.raises(ValueError, match="multiple of 4"):
@@ -166,3 +179,36 @@ def test_half_precision_checkpoint_stays_half(tmp_path: Path) -> None:
     model = LeNet300100(LeNet300100Config(hidden=(16,))).half()
     save_model(model, tmp_path)
     assert load_model(tmp_path).layers[1].weight.dtype == torch.float16
+
+
+def test_mlperf_sized_ds_cnn_and_a_larger_teacher() -> None:
+    # DS-CNN-S at 64 channels: about MLPerf Tiny's 23,756 parameters; the teacher is ~5x that
+    student = sum(p.numel() for p in KwsDSCNN().parameters())
+    teacher = sum(p.numel() for p in KwsResNet().parameters())
+    assert 22_000 < student < 24_000 and teacher > 5 * student
+
+
+CHAR_MODELS = [
+    ("gru", lambda: CharLM(CharLMConfig(hidden_size=24, embed_dim=8, num_layers=2))),
+    ("lstm", lambda: CharLM(CharLMConfig(cell="lstm", hidden_size=24, embed_dim=8))),
+    ("transformer", lambda: CharTransformer(TINY_GPT)),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), CHAR_MODELS, ids=[m[0] for m in CHAR_MODELS])
+def test_char_models_continue_from_their_state(name: str, make) -> None:
+    """Reading a text in pieces, state passed along, gives the logits of reading it at once."""
+    torch.manual_seed(0)
+    model = make().eval()
+    ids = torch.randint(0, 65, (3, 30))
+    with torch.no_grad():
+        whole = model(ids)
+        feed = model.initial_state(batch_size=3)
+        pieces = []
+        for start, end in ((0, 1), (1, 17), (17, 30)):
+            logits, feed["state"] = model(ids[:, start:end], **feed)
+            if "position" in feed:
+                feed["position"] = torch.tensor(end)
+            pieces.append(logits)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=1e-5, rtol=1e-5)
+    assert feed["state"].shape[0] == 3  # batch-first, so a search can fork rows

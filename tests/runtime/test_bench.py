@@ -46,7 +46,8 @@ def test_bench_cli_prints_json(run_cli):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["task"] == "shakespeare" and result["batch_size"] == 4
-    assert result["input_shapes"] == {"input_ids": [1, 128]}
+    # a full window of text, from an empty state (the GRU's state has batch 1 too)
+    assert result["input_shapes"] == {"input_ids": [1, 128], "state": [1, 2, 64]}
 
 
 def test_bench_times_several_artifacts_side_by_side(run_cli):

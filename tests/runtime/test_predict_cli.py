@@ -53,9 +53,29 @@ def test_predict_sentences_from_arguments_and_stdin(run_cli):
 
 def test_predict_char_lm_completes_the_prompt(run_cli):
     _, _, path = artifact("char-gru")
-    results = _json(run_cli("predict", str(path), "ROMEO:", "--json", "--max-chars", "12"))
+    results = _json(run_cli("predict", str(path), "ROMEO:", "--json", "--complete", "12"))
     assert results[0]["prompt"] == "ROMEO:" and len(results[0]["completion"]) == 12
-    assert results[0]["completion"] == load_artifact(path).complete("ROMEO:", max_new_chars=12)
+    assert results[0]["completion"] == load_artifact(path).complete("ROMEO:", 12)
+    sampled = ["--complete", "30", "--temperature", "0.9", "--top-k", "4", "--seed", "2"]
+    plain = run_cli("predict", str(path), "ROMEO:", *sampled)
+    expected = load_artifact(path).complete("ROMEO:", 30, temperature=0.9, top_k=4, seed=2)
+    assert plain.returncode == 0 and plain.stdout == "ROMEO:" + expected + "\n"
+
+
+def test_predict_char_lm_suggests_word_completions(run_cli):
+    _, _, path = artifact("char-gru")
+    prefixes = ["to be or not to b", "What is th"]
+    results = _json(run_cli("predict", str(path), *prefixes, "--suggest", "3", "--json"))
+    predictor = load_artifact(path)
+    assert [r["suggestions"] for r in results] == [predictor.suggest(p, k=3) for p in prefixes]
+    assert [r["input"] for r in results] == prefixes
+    plain = run_cli("predict", str(path), prefixes[0], "--suggest", "2").stdout.strip()
+    assert plain.split("\t") == predictor.suggest(prefixes[0], k=2)
+
+
+def test_suggest_needs_a_character_model(run_cli):
+    proc = run_cli("predict", str(artifact("minilm-sst2")[2]), "a film", "--suggest", "3")
+    assert proc.returncode == 2 and "character-model artifact" in proc.stderr
 
 
 def test_predict_reports_bad_input_in_one_line(tmp_path, run_cli):

@@ -15,6 +15,7 @@ import venv
 
 import numpy as np
 import pytest
+import trained_cases
 from artifact_cases import artifact
 from raw_files import write_wav
 
@@ -33,12 +34,19 @@ except ImportError:
     pass
 import numpy as np
 from tinyai.runtime import load_artifact
+from tinyai.runtime.stream import listen
 args = json.loads(sys.argv[1])
 out = {}
 for name, (path, inputs) in args.items():
     predictor = load_artifact(path)
-    out[name] = predictor.predict(inputs) if name != "image" else predictor.predict(
-        np.asarray(inputs, dtype=np.uint8))
+    if name == "image":
+        out[name] = predictor.predict(np.asarray(inputs, dtype=np.uint8))
+    elif name.startswith("char"):
+        out[name] = [predictor.complete(inputs[0], 30), predictor.suggest(inputs[1])]
+    elif name == "listen":
+        out[name] = [d.to_dict() for d in listen(predictor, inputs[0])]
+    else:
+        out[name] = predictor.predict(inputs)
 print(json.dumps({"results": out, "torch": "torch" in sys.modules}))
 """
 
@@ -105,14 +113,36 @@ def test_runtime_extra_predicts_without_torch(runtime_python, tmp_path):
     images = artifact("cnn")[1].dataset("test").images[:2]
     wav = str(write_wav(tmp_path / "clip.wav", artifact("kws")[1].dataset("test").waveforms[0]))
     sentences = ["a warm, witty film", "tedious"]
+    _, kws_task, listener = trained_cases.kws()  # a trained spotter: something to hear
+    test, silence = kws_task.dataset("test"), np.zeros(16000, np.float32)
+    scene = [silence]
+    for word in ("yes", "stop"):
+        scene += [test.waveforms[test.labels == kws_task.label_names.index(word)][0], silence]
+    long_wav = str(write_wav(tmp_path / "long.wav", np.concatenate(scene)))
+    chars = ["ROMEO:", "to be or not to b"]
+    char_paths = {
+        "char-gru": trained_cases.char("gru")[2],
+        "char-transformer": artifact("char-transformer")[2],
+    }
     args = {
         "image": [str(image_path), images.tolist()],
         "audio": [str(kws_path), [wav]],
         "text": [str(text_path), sentences],
+        "listen": [str(listener), [long_wav]],
+        **{name: [str(path), chars] for name, path in char_paths.items()},
     }
     proc = _run(runtime_python, "-c", SCRIPT, json.dumps(args))
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["torch"] is False
+    # the stateful character models and the streaming detector give what they give here
+    for name, path in char_paths.items():
+        predictor = load_artifact(path)
+        expected_char = [predictor.complete(chars[0], 30), predictor.suggest(chars[1])]
+        assert report["results"].pop(name) == expected_char
+    from tinyai.runtime.stream import listen
+
+    heard = [d.to_dict() for d in listen(load_artifact(listener), long_wav)]
+    assert heard and report["results"].pop("listen") == heard
     expected = {
         "image": load_artifact(image_path).predict(images),
         "audio": load_artifact(kws_path).predict([wav]),

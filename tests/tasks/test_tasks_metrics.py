@@ -49,3 +49,54 @@ def test_char_lm_metrics_uniform_and_confident():
     assert m.char_lm_metrics(logits, labels)["loss"] == pytest.approx(0.0, abs=1e-9)
     big = np.array([[[1000.0, 0.0]]])  # stable log-sum-exp
     assert np.isfinite(m.char_lm_metrics(big, np.array([[1]]))["loss"])
+
+
+def test_char_lm_top1_and_top3_accuracy_count_ties_against():
+    logits = np.array([[[5.0, 4.0, 3.0, 2.0], [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 2.0, 3.0]]])
+    labels = np.array([[0, 1, 0]])  # ranks 1, 2 (tied with a rival), 4
+    metrics = m.char_lm_metrics(logits, labels)
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
+    assert metrics["top3_accuracy"] == pytest.approx(2 / 3)
+
+
+def _dictionary_strip(words: list[str], calls: list[str]):
+    """A keyboard that suggests the first three dictionary words completing the current word."""
+    from tinyai.runtime.suggest import current_word
+
+    def suggest(typed: str) -> list[str]:
+        calls.append(typed)
+        word = current_word(typed)
+        return sorted(w for w in words if w.startswith(word) and len(w) > len(word))[:3]
+
+    return suggest
+
+
+# (text, dictionary, keystrokes): worked out by hand from the definition in the docstring
+KEYSTROKE_CASES = [
+    ("the cat", ["the", "cat"], 3),  # tap "the", space, tap "cat"
+    ("cane.", ["cab", "cane", "car", "cat"], 2),  # "cane" is 2nd of cab/cane/car: tap, "."
+    ("cat", ["cab", "cane", "car", "cat"], 3),  # never among the three shown: all typed
+    ("bee", ["ant", "ape", "art", "bat", "bee"], 2),  # shown once "b" is typed: "b", tap
+    ("ox ox", ["ox"], 3),  # two-letter word: tap (saves 1), space, tap
+    ("o'er it", ["o'er"], 4),  # the apostrophe is inside the word; "it" is typed (2)
+    ("a b\n", ["a", "b"], 4),  # one-letter words: a tap cannot save, every key typed
+    ("xyz", [], 3),  # nothing suggested: no saving
+]
+
+
+@pytest.mark.parametrize(("text", "words", "keystrokes"), KEYSTROKE_CASES)
+def test_keystroke_savings_on_hand_worked_cases(text, words, keystrokes):
+    calls: list[str] = []
+    result = m.keystroke_savings(text, _dictionary_strip(words, calls))
+    assert result["keystrokes"] == keystrokes
+    assert result["characters"] == len(text)
+    assert result["keystroke_savings"] == pytest.approx(1 - keystrokes / len(text))
+    assert all(text.startswith(typed) for typed in calls)
+
+
+def test_keystroke_savings_asks_only_where_a_tap_can_save():
+    calls: list[str] = []
+    m.keystroke_savings("abc de", _dictionary_strip([], calls))
+    # before a, b (2+ letters of the word left) and d; never before c, e, or the space
+    assert calls == ["", "a", "abc "]
+    assert m.keystroke_savings("", _dictionary_strip([], []))["keystroke_savings"] == 0.0

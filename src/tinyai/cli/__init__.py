@@ -32,7 +32,7 @@ app = typer.Typer(
 # Command modules under tinyai.cli, in the order they appear in --help.
 COMMAND_MODULES = (
     "compress", "report", "demo", "init", "finetune", "distill", "prune", "quantize",
-    "export", "inspect", "predict", "bench", "evaluate", "summary", "info",
+    "export", "inspect", "predict", "listen", "webapp", "bench", "evaluate", "summary", "info",
 )
 
 for _name in COMMAND_MODULES:

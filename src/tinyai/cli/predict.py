@@ -1,7 +1,12 @@
 """`tinyai predict ARTIFACT INPUT...`: run an artifact on sentences, wav files or images.
 
 Runs on the torch-free runtime. Inputs come from the arguments or, when there are none,
-from stdin, one per line. Sentence-pair models take "first<TAB>second".
+from stdin, one per line. Sentence-pair models take "first<TAB>second". A character model
+continues each input (``--complete N``, greedy or sampled) or suggests completions of the
+word being typed at its end (``--suggest K``):
+
+    tinyai predict ARTIFACT "ROMEO:" --complete 40 --temperature 0.8 --top-k 5 --seed 1
+    tinyai predict ARTIFACT "to be or not to b" --suggest 3
 """
 
 from __future__ import annotations
@@ -23,12 +28,22 @@ def predict(
         False, "--json", help="One JSON object per input, as a JSON list."
     ),
     threads: int = typer.Option(1, min=1, help="onnxruntime intra-op threads."),
-    top_k: int = typer.Option(1, min=1, help="Classification: also list the top K labels."),
-    max_chars: int = typer.Option(200, min=1, help="Character LM: characters to generate."),
+    top_k: int | None = typer.Option(
+        None,
+        min=0,
+        help="Classification: list the top K labels (default 1). Character LM: sample among "
+        "the K most likely characters (default 0: all).",
+    ),
+    complete: int | None = typer.Option(
+        None, min=1, help="Character LM: characters to generate (default 200)."
+    ),
+    suggest: int | None = typer.Option(
+        None, min=1, help="Character LM: print K completions of the word being typed instead."
+    ),
     temperature: float = typer.Option(0.0, min=0.0, help="Character LM: 0 = greedy, else sample."),
     seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Character LM: sampling seed."),
 ) -> None:
-    """Predict with an artifact: label and score, score, embedding or completion."""
+    """Predict with an artifact: label and score, score, embedding, completion or suggestions."""
     import math
 
     from tinyai.errors import ConfigError, DataError
@@ -41,19 +56,22 @@ def predict(
     if not items:
         raise DataError("nothing to predict: pass inputs as arguments or on stdin, one per line")
     raw = _parse(items, predictor.manifest["preprocessing"])
-    if predictor.kind == "char-lm":
-        results = predictor.predict(
-            raw, max_new_chars=max_chars, temperature=temperature, seed=seed
-        )
+    if (complete or suggest) and predictor.kind != "char-lm":
+        raise DataError("--complete and --suggest need a character-model artifact")
+    if suggest:
+        results = [{"suggestions": predictor.suggest(text, k=suggest)} for text in raw]
+    elif predictor.kind == "char-lm":
+        options = {"n": complete or 200, "temperature": temperature, "top_k": top_k or 0}
+        results = predictor.predict(raw, seed=seed, **options)
     else:
-        results = predictor.predict(raw, top_k=top_k)
+        results = predictor.predict(raw, top_k=top_k or 1)
     for item, result in zip(items, results, strict=True):
         result.setdefault("input", item)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
     for result in results:
-        typer.echo(_line(result, top_k))
+        typer.echo(_line(result, top_k or 1))
 
 
 def _stdin_lines() -> list[str]:
@@ -100,6 +118,8 @@ def _line(result: dict[str, Any], top_k: int) -> str:
         return f"[{head}, ...] ({len(vec)} dims)\t{result['input']}"
     if "completion" in result:
         return result["prompt"] + result["completion"]
+    if "suggestions" in result:
+        return "\t".join(result["suggestions"])
     return f"{result['score']:.4f}\t{result['input']}"
 
 

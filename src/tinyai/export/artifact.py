@@ -30,7 +30,7 @@ def write_artifact(
     extensions.load_technique_extensions()
     model = _bake_pruning_masks(model)
 
-    inputs = _on_model_device(task.example_inputs(batch_size=2), model)
+    inputs = _on_model_device(onnx_export.export_inputs(model, task, batch_size=2), model)
     graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config)
     proto = graph.proto
     onnx.checker.check_model(proto, full_check=True)

@@ -32,6 +32,10 @@ INPUT_AXES: dict[str, dict[int, str]] = {
     "attention_mask": {0: "batch", 1: "sequence"},
     "pixel_values": {0: "batch"},
     "features": {0: "batch"},
+    # A char LM's state between calls (tinyai.models.charlm): batch-first, all else fixed.
+    "state": {0: "batch"},
+    "state_out": {0: "batch"},
+    "position": {},
 }
 TORCHSCRIPT_DEFAULT_OPSET = 17
 # Exported under a name no exporter generates, then renamed: the dynamo exporter names
@@ -41,6 +45,21 @@ _TMP_OUTPUT = "tinyai_output__"
 
 def output_axes(kind: str) -> dict[int, str]:
     return {0: "batch", 1: "sequence"} if kind == "char-lm" else {0: "batch"}
+
+
+def export_inputs(model: nn.Module, task: Any, batch_size: int) -> dict[str, Any]:
+    """The task's example inputs, plus the empty state of a model that carries state between
+    calls (``initial_state``), so the graph takes the state and returns the next one."""
+    inputs = task.example_inputs(batch_size=batch_size)
+    initial_state = getattr(model, "initial_state", None)
+    return {**inputs, **initial_state(batch_size)} if initial_state else inputs
+
+
+def state_outputs(model: nn.Module, inputs: dict[str, Any]) -> list[str]:
+    """Outputs after the task's one: the next state of each state input `inputs` holds (a
+    model with ``state_names`` called without its state returns its one output)."""
+    names = getattr(model, "state_names", {})
+    return [output for name, output in names.items() if name in inputs]
 
 
 @dataclass
@@ -95,14 +114,15 @@ def to_onnx(
         for exporter in order:
             try:
                 export_fn = _dynamo if exporter == "dynamo" else _torchscript
-                proto = export_fn(model, inputs, _TMP_OUTPUT, config.opset)
+                outputs = [_TMP_OUTPUT, *state_outputs(model, inputs)]
+                proto = export_fn(model, inputs, outputs, config.opset)
             except Exception as exc:  # exporters raise many types; keep the first line of each
                 errors.append(f"{exporter}: {_first_line(exc)}")
                 continue
             _rename_output(proto.graph, _TMP_OUTPUT, output_name)
             if not config.keep_debug_info:
                 _strip_debug_info(proto.graph)
-            _name_dynamic_axes(proto, inputs, output_name, kind)
+            _name_dynamic_axes(proto, inputs, [output_name, *state_outputs(model, inputs)], kind)
             return proto, exporter
     raise ModelError(
         f"ONNX export failed ({'; '.join(errors)}); check the model follows the tinyai input "
@@ -127,7 +147,9 @@ def choose_exporter(model: nn.Module, exporter: str) -> str:
     return "torchscript" if recurrent else "dynamo"
 
 
-def _dynamo(model: nn.Module, inputs: dict[str, Any], output_name: str, opset: int | None) -> Any:
+def _dynamo(
+    model: nn.Module, inputs: dict[str, Any], output_names: list[str], opset: int | None
+) -> Any:
     import torch
 
     dynamic = {
@@ -141,7 +163,7 @@ def _dynamo(model: nn.Module, inputs: dict[str, Any], output_name: str, opset: i
         dynamo=True,
         dynamic_shapes=dynamic,
         input_names=list(inputs),
-        output_names=[output_name],
+        output_names=output_names,
         opset_version=opset,
         custom_translation_table=extensions.translation_table() or None,
         verbose=False,
@@ -152,7 +174,7 @@ def _dynamo(model: nn.Module, inputs: dict[str, Any], output_name: str, opset: i
 
 
 def _torchscript(
-    model: nn.Module, inputs: dict[str, Any], output_name: str, opset: int | None
+    model: nn.Module, inputs: dict[str, Any], output_names: list[str], opset: int | None
 ) -> Any:
     import onnx
     import torch
@@ -165,7 +187,7 @@ def _torchscript(
         buffer,
         dynamo=False,
         input_names=list(inputs),
-        output_names=[output_name],
+        output_names=output_names,
         dynamic_axes=axes,
         opset_version=opset or TORCHSCRIPT_DEFAULT_OPSET,
         do_constant_folding=True,
@@ -174,7 +196,7 @@ def _torchscript(
 
 
 def _name_dynamic_axes(
-    proto: onnx.ModelProto, inputs: dict[str, Any], output_name: str, kind: str
+    proto: onnx.ModelProto, inputs: dict[str, Any], output_names: list[str], kind: str
 ) -> None:
     """Give the dynamic axes readable names and undo static sizes an exporter left behind.
 
@@ -183,7 +205,8 @@ def _name_dynamic_axes(
     call. The manifest and the runtime read these names.
     """
     wanted = {name: INPUT_AXES.get(name, {0: "batch"}) for name in inputs}
-    wanted[output_name] = output_axes(kind)
+    wanted[output_names[0]] = output_axes(kind)
+    wanted.update({name: INPUT_AXES.get(name, {0: "batch"}) for name in output_names[1:]})
     renamed: dict[str, str] = {}  # the exporter's symbol for an input axis -> its name
     for is_input, values in ((True, proto.graph.input), (False, proto.graph.output)):
         for value in values:

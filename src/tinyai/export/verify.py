@@ -28,9 +28,10 @@ def check_parity(
     """Max |onnx - torch| on example inputs (a batch size other than the traced one)."""
     import torch
 
+    from tinyai.export.onnx_export import export_inputs
     from tinyai.runtime.session import create_session
 
-    inputs = task.example_inputs(batch_size=3)
+    inputs = export_inputs(model, task, batch_size=3)
     device = next((p.device for p in model.parameters()), None)
     if device is not None:
         inputs = {k: v.to(device) for k, v in inputs.items()}
@@ -38,7 +39,10 @@ def check_parity(
     model.eval()
     try:
         with torch.no_grad():
-            reference = model(**inputs).detach().float().cpu().numpy()
+            outputs = model(**inputs)
+            # A model that carries state returns (output, next state): check the output.
+            first = outputs[0] if isinstance(outputs, tuple) else outputs
+            reference = first.detach().float().cpu().numpy()
     finally:
         model.train(was_training)
     session = create_session(out, manifest, threads=1)

@@ -5,7 +5,14 @@ features a model sees at inference are identical to the ones it was trained on b
 construction. Nothing in this package may import torch.
 """
 
-from tinyai.features.audio import AudioFeatures, log_mel, mel_filterbank
+from tinyai.features.audio import (
+    KWS_MFCC,
+    AudioFeatures,
+    audio_features,
+    log_mel,
+    mel_filterbank,
+    mfcc,
+)
 from tinyai.features.image import (
     FASHION_MNIST_NORMALIZATION,
     ImageNormalization,
@@ -14,9 +21,12 @@ from tinyai.features.image import (
 
 __all__ = [
     "FASHION_MNIST_NORMALIZATION",
+    "KWS_MFCC",
     "AudioFeatures",
     "ImageNormalization",
+    "audio_features",
     "log_mel",
     "mel_filterbank",
+    "mfcc",
     "to_pixel_values",
 ]

@@ -10,7 +10,8 @@ Public API::
     TextClassifier(encoder, num_labels, pooling="cls", dropout=0.1)   # logits [B,C] / score [B]
     SentenceEncoder(encoder, pooling="mean", normalize=True)          # embedding [B,D]
     FashionCNN(FashionCNNConfig), LeNet5(LeNet5Config), LeNet300100(LeNet300100Config),
-    KwsDSCNN(KwsDSCNNConfig), CharLM(CharLMConfig)
+    KwsDSCNN(KwsDSCNNConfig), KwsResNet(KwsResNetConfig), CharLM(CharLMConfig),
+    CharTransformer(CharTransformerConfig)
 
 Every model maps named tensor inputs to ONE tensor and has ``example_inputs(batch_size=1)``
 (a dict for ``model(**inputs)``), ``kind`` (the task kind) and ``input_names``.
@@ -26,9 +27,9 @@ shape differs (`tinyai.models.fit`), so a pruner only has to shrink the modules 
 Recurrent layers are the exception: resize them through the config.
 """
 
-from tinyai.models.audio import KwsDSCNN, KwsDSCNNConfig
+from tinyai.models.audio import KwsDSCNN, KwsDSCNNConfig, KwsResNet, KwsResNetConfig
 from tinyai.models.base import build_model, register_model
-from tinyai.models.charlm import CharLM, CharLMConfig
+from tinyai.models.charlm import CharLM, CharLMConfig, CharTransformer, CharTransformerConfig
 from tinyai.models.heads import (
     HFSequenceClassifier,
     SentenceEncoder,
@@ -52,11 +53,15 @@ __all__ = [
     "SHORT_NAMES",
     "CharLM",
     "CharLMConfig",
+    "CharTransformer",
+    "CharTransformerConfig",
     "FashionCNN",
     "FashionCNNConfig",
     "HFSequenceClassifier",
     "KwsDSCNN",
     "KwsDSCNNConfig",
+    "KwsResNet",
+    "KwsResNetConfig",
     "LeNet5",
     "LeNet5Config",
     "LeNet300100",

@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyai.errors import DataError
 from tinyai.runtime import preprocess
+from tinyai.runtime.charlm import CharModel, Cursor, generate
 
 CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-classification")
 TEXT_KINDS = ("text-classification", "text-regression", "sentence-embedding")
@@ -27,7 +28,7 @@ class Predictor:
 
     text-classification / text-regression / sentence-embedding: sentences (or pairs);
     image-classification: image paths or uint8 arrays; audio-classification: wav paths or
-    float32 waveforms; char-lm: prompts to complete.
+    float32 waveforms; char-lm: prompts to complete (see also `complete` and `suggest`).
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], session: Any) -> None:
@@ -40,6 +41,7 @@ class Predictor:
         self.input_names = [i["name"] for i in manifest["inputs"]]
         self.output_name: str = manifest["outputs"][0]["name"]
         self.inputs = preprocess.build(root, manifest["preprocessing"])
+        self._typed: tuple[bool, str, Cursor] | None = None  # suggest()'s last text, read
 
     def __repr__(self) -> str:
         return f"<Predictor {self.task} ({self.kind}) from {self.root}>"
@@ -52,11 +54,14 @@ class Predictor:
             ids = [self.inputs.encode(text) for text in raw]
             if len({len(i) for i in ids}) != 1:
                 raise DataError("prompts in one char-lm batch must have the same length")
-            return {"input_ids": np.stack(ids)}
+            return {"input_ids": np.stack(ids), **self.char_model().empty_state(len(ids))}
         return self.inputs(list(raw) if not isinstance(raw, np.ndarray) else raw)
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The model's output for already-preprocessed inputs."""
+        """The model's output for already-preprocessed inputs (a char model's state, when not
+        given, is the empty one: the inputs are whole windows of text)."""
+        if self.kind == "char-lm" and "input_ids" in inputs:
+            inputs = {**self.char_model().empty_state(len(inputs["input_ids"])), **inputs}
         try:
             feed = {name: inputs[name] for name in self.input_names}
             return self.session.run([self.output_name], feed)[0]
@@ -116,20 +121,56 @@ class Predictor:
         """Sentence embeddings [N, D] (sentence-embedding artifacts)."""
         return self.outputs(list(sentences))
 
+    def char_model(self, stateful: bool = True) -> CharModel:
+        """The char-LM session, carrying its state between calls when the artifact has one
+        (`stateful=False`: re-run the window for every character, as artifacts without state)."""
+        if self.kind != "char-lm":
+            raise DataError(
+                f"artifact kind {self.kind!r} is not a character language model; pass a char-lm "
+                "artifact"
+            )
+        return CharModel(self.session, self.manifest, self.inputs.seq_len, stateful)
+
     def complete(
-        self, prompt: str, max_new_chars: int = 200, temperature: float = 0.0, seed: int = 0
+        self,
+        prompt: str,
+        n: int = 200,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        seed: int = 0,
+        stateful: bool = True,
     ) -> str:
-        """Continue `prompt` one character at a time (greedy when temperature is 0)."""
+        """`n` characters continuing `prompt`: greedy when temperature is 0, else sampled from
+        softmax(logits / temperature) over the `top_k` most likely (0: all), seeded."""
         if not isinstance(prompt, str) or not prompt:
             raise DataError("give the character model a non-empty prompt string to continue")
-        rng = np.random.default_rng(seed)
-        ids = list(self.inputs.encode(prompt))
-        context = int(self.inputs.seq_len)
-        for _ in range(max_new_chars):
-            window = np.asarray([ids[-context:]], dtype=np.int64)
-            logits = self.run({"input_ids": window})[0, -1].astype(np.float64)
-            if temperature <= 0:
-                ids.append(int(np.argmax(logits)))
-            else:
-                ids.append(int(rng.choice(len(logits), p=softmax(logits / temperature))))
-        return self.inputs.decode(ids[len(prompt) :])
+        ids = generate(
+            self.char_model(stateful), self.inputs.encode(prompt), n, temperature, top_k, seed
+        )
+        return self.inputs.decode(ids)
+
+    def suggest(self, text: str, k: int = 3, stateful: bool = True) -> list[str]:
+        """The `k` most likely completions of the word being typed at the end of `text`, as
+        whole words, best first, by an exact search (tinyai.runtime.suggest). Typing on (a
+        longer `text` that starts with the previous one) reads only the new characters."""
+        from tinyai.runtime.suggest import best_completions, current_word
+
+        if not text:
+            return []  # nothing typed: no context to predict from
+        model, word = self.char_model(stateful), current_word(text)
+        found = best_completions(model, self._cursor(text, model), self.inputs.vocab, k)
+        return [word + chars for chars, _ in found]
+
+    def _cursor(self, text: str, model: CharModel) -> Cursor:
+        previous = self._typed
+        if previous and previous[0] == model.stateful and text.startswith(previous[1]):
+            extra = text[len(previous[1]) :]
+            cursor = (
+                model.advance(previous[2], self.inputs.encode(extra)[None, :])
+                if extra
+                else previous[2]
+            )
+        else:
+            cursor = model.start(self.inputs.encode(text)[None, :])
+        self._typed = (model.stateful, text, cursor)
+        return cursor

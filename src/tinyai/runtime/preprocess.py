@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinyai.errors import ArtifactError, DataError
-from tinyai.features.audio import AudioFeatures, log_mel
+from tinyai.features.audio import AudioFeatures, audio_features
 from tinyai.features.image import ImageNormalization, to_pixel_values
 from tinyai.runtime.manifest import artifact_file
 
@@ -124,7 +124,7 @@ class ImageInputs:
 
 
 class AudioInputs:
-    """Wav files or float32 waveforms in [-1, 1] -> log-mel features [N, frames, n_mels]."""
+    """Wav files or float32 waveforms in [-1, 1] -> features [N, frames, n_mels or n_mfcc]."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.features = AudioFeatures.from_dict(settings["features"])
@@ -155,7 +155,7 @@ class AudioInputs:
         waves = [self.load(c) if isinstance(c, str | Path) else _waveform(c) for c in clips]
         if not waves:
             raise DataError("nothing to predict: give at least one clip")
-        return {"features": log_mel(np.stack([self.fit(w) for w in waves]), self.features)}
+        return {"features": audio_features(np.stack([self.fit(w) for w in waves]), self.features)}
 
 
 def _waveform(value: Any) -> np.ndarray:

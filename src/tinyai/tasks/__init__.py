@@ -7,7 +7,8 @@ special-case a task. Keyword arguments per task:
 - sst2, cola, mrpc, stsb, stsb-embed: ``tokenizer`` (HF fast tokenizer or a local dir;
   default: the packaged all-MiniLM-L6-v2 one), ``max_length`` (default 128)
 - fashion-mnist: ``normalization`` (ImageNormalization or its dict)
-- speech-commands: ``features`` (AudioFeatures or its dict), ``classes`` (subset of the 12)
+- speech-commands: ``features`` (AudioFeatures or its dict; default KWS_MFCC), ``classes``
+  (subset of the 12)
 - shakespeare: ``seq_len`` (default 128), ``vocab``
 
 Your own data: ``get_task(kind, data={"train": ..., "test": ...}, **options)`` with kind one

@@ -3,7 +3,9 @@
 The text of a split is cut into non-overlapping windows of ``seq_len + 1`` characters
 (stride ``seq_len``); an example's input is the first ``seq_len`` characters and its
 labels the same window shifted by one. Splits: train (first 90%) / val (last 10%). The
-vocabulary is the 65 characters of the whole text. Metric: bits per character on val.
+vocabulary is the 65 characters of the whole text. Metrics on val: loss (nats/char),
+perplexity, bits per character (the primary metric), top-1 ("accuracy") and top-3
+next-character accuracy; `keystroke_savings` measures an artifact's suggestion strip.
 """
 
 from __future__ import annotations
@@ -94,6 +96,14 @@ class CharLMTask(Task):
     def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """`predictions` are logits [N, T, V] for labels [N, T]."""
         return m.char_lm_metrics(predictions, labels)
+
+    def keystroke_savings(
+        self, predictor: Any, characters: int = 2000, split: str = "val", k: int = 3
+    ) -> dict[str, float]:
+        """`tinyai.tasks.metrics.keystroke_savings` of a loaded artifact's `suggest` strip of
+        `k` words over the first `characters` characters of `split`."""
+        text = load_shakespeare(split)[:characters]
+        return m.keystroke_savings(text, lambda typed: predictor.suggest(typed, k=k))
 
     def preprocessing(self) -> dict[str, Any]:
         return {"type": "chars", "vocab": self.vocab, "seq_len": self.seq_len}

@@ -7,6 +7,8 @@ scipy.stats.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 
@@ -83,13 +85,66 @@ def regression_metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str,
 
 
 def char_lm_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Mean next-character cross-entropy (nats), perplexity and bits per character."""
+    """Mean next-character cross-entropy ("loss", nats/char), perplexity, bits per character,
+    and how often the next character is the most likely one ("accuracy") or among the three
+    most likely ("top3_accuracy"); a tie with the true character counts against it."""
     logits = np.asarray(logits, dtype=np.float64)
     flat = logits.reshape(-1, logits.shape[-1])
     targets = np.asarray(labels).reshape(-1)
     peak = flat.max(axis=1, keepdims=True)
     log_z = peak[:, 0] + np.log(np.exp(flat - peak).sum(axis=1))
-    nll = float(np.mean(log_z - flat[np.arange(len(targets)), targets]))
+    true_logit = flat[np.arange(len(targets)), targets]
+    nll = float(np.mean(log_z - true_logit))
+    rank = (flat >= true_logit[:, None]).sum(axis=1)  # 1 = the true character is the top one
     with np.errstate(over="ignore"):  # a terrible model has an infinite perplexity, not an error
         perplexity = float(np.exp(nll))
-    return {"loss": nll, "perplexity": perplexity, "bits_per_char": nll / np.log(2)}
+    return {
+        "loss": nll,
+        "perplexity": perplexity,
+        "bits_per_char": nll / np.log(2),
+        "accuracy": float(np.mean(rank <= 1)),
+        "top3_accuracy": float(np.mean(rank <= 3)),
+    }
+
+
+def keystroke_savings(text: str, suggest: Callable[[str], Sequence[str]]) -> dict[str, float]:
+    """The fraction of keystrokes a suggestion strip saves a user typing `text`.
+
+    The user types `text` from its start, one keystroke per character: letters, digits,
+    spaces, punctuation and newlines alike. Before each keystroke inside a word (a run of
+    word characters: letters, digits, apostrophes; `tinyai.runtime.suggest`), including a
+    word's first character, the strip shows ``suggest(text typed so far)``: whole words, the
+    word being typed completed (a keyboard shows three). When one of them is exactly the word
+    being typed (case included) and at least two of its characters are still untyped, the
+    user taps it: ONE keystroke enters the rest of the word, and typing goes on after it.
+    Nothing else is inserted (no automatic space), and a wrong suggestion costs nothing: the
+    user ignores it and types the next character. Then
+
+        keystroke_savings = 1 - keystrokes / characters
+
+    (Trnka & McCoy's keystroke savings). 0 means no help; a perfect strip approaches
+    1 - (words + separators) / characters. `suggest` is called only where a tap could save a
+    keystroke, i.e. with two or more characters of the word left.
+    """
+    from tinyai.runtime.suggest import is_word_char
+
+    keystrokes = accepted = i = 0
+    while i < len(text):
+        end = i
+        while end < len(text) and is_word_char(text[end]):
+            end += 1
+        if end - i >= 2:
+            start = i
+            while start > 0 and is_word_char(text[start - 1]):
+                start -= 1
+            if text[start:end] in suggest(text[:i]):
+                keystrokes, accepted, i = keystrokes + 1, accepted + 1, end
+                continue
+        keystrokes, i = keystrokes + 1, i + 1
+    characters = len(text)
+    return {
+        "keystroke_savings": 1.0 - keystrokes / characters if characters else 0.0,
+        "keystrokes": float(keystrokes),
+        "characters": float(characters),
+        "words_accepted": float(accepted),
+    }

@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyai.data.fashion_mnist import LABEL_NAMES, load_fashion_mnist
 from tinyai.data.speech_commands import CLASSES, CLIP_SAMPLES, load_speech_commands
-from tinyai.features.audio import AudioFeatures, log_mel
+from tinyai.features.audio import KWS_MFCC, AudioFeatures, audio_features
 from tinyai.features.image import FASHION_MNIST_NORMALIZATION, ImageNormalization, to_pixel_values
 from tinyai.tasks import metrics as m
 from tinyai.tasks.base import Task
@@ -80,7 +80,8 @@ class _Featurised:
 
 
 class AudioClassificationTask(Task):
-    """12-class keyword spotting on 1 s clips; the model sees log-mel features."""
+    """12-class keyword spotting on 1 s clips. The model sees `tinyai.features` audio features,
+    by default MLPerf Tiny's 49 x 10 MFCCs (`KWS_MFCC`)."""
 
     name = "speech-commands"
     kind = "audio-classification"
@@ -96,7 +97,7 @@ class AudioClassificationTask(Task):
         super().__init__(list(classes or CLASSES))
         if isinstance(features, dict):
             features = AudioFeatures.from_dict(features)
-        self.features = features or AudioFeatures()
+        self.features = features or KWS_MFCC
         self.classes = list(classes or CLASSES)
         self._split_features: dict[str, _Featurised] = {}
 
@@ -111,10 +112,10 @@ class AudioClassificationTask(Task):
         return super().numpy_batches(data, batch_size, shuffle, seed)
 
     def featurised(self, split: str) -> _Featurised:
-        """A named split with its log-mel features computed once and kept for later epochs."""
+        """A named split with its features computed once and kept for later epochs."""
         if split not in self._split_features:
             dataset = self.dataset(split)
-            feats = log_mel(dataset.waveforms, self.features)
+            feats = audio_features(dataset.waveforms, self.features)
             self._split_features[split] = _Featurised(feats, dataset.labels)
         return self._split_features[split]
 
@@ -122,12 +123,12 @@ class AudioClassificationTask(Task):
         if isinstance(data, _Featurised):
             feats = data.features[indices]
         else:
-            feats = log_mel(data.waveforms[indices], self.features)
+            feats = audio_features(data.waveforms[indices], self.features)
         return {"features": feats, "labels": data.labels[indices]}
 
     def _example_arrays(self, batch_size: int) -> dict[str, np.ndarray]:
         noise = np.random.default_rng(0).standard_normal((batch_size, CLIP_SAMPLES)) * 0.05
-        return {"features": log_mel(noise.astype(np.float32), self.features)}
+        return {"features": audio_features(noise.astype(np.float32), self.features)}
 
     def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         return m.classification_metrics(predictions, labels)
