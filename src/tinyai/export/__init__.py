@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyai import atomic
 from tinyai._verbs import make_package_callable
-from tinyai.errors import ArtifactError
+from tinyai.errors import ArtifactError, ConfigError
 from tinyai.export.artifact import write_artifact
 from tinyai.export.config import ExportConfig
 from tinyai.export.extensions import register_graph_pass, register_onnx_translation
@@ -49,14 +49,20 @@ __all__ = ["ExportConfig", "export", "register_graph_pass", "register_onnx_trans
 def export(
     model: nn.Module,
     out_dir: str | Path,
-    task: Any,
+    task: Any = None,
     *,
+    example_inputs: Any = None,
     config: ExportConfig | None = None,
     history: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
     force: bool = False,
 ) -> Path:
     """Write the artifact for `model` on `task` (a Task or task name) to `out_dir`; returns it.
+
+    Without a task, `example_inputs` (named tensors, a tuple of tensors or one tensor) say
+    what the model takes: the artifact then maps raw arrays of those shapes to the model's
+    output (kind "tensors": `load_artifact(out).outputs(arrays)`), with no preprocessing,
+    labels or metric.
 
     The artifact is written to a hidden sibling folder and then moved into place
     (`tinyai.atomic.replace_dir`), so a failure or a kill at any instant leaves the previous
@@ -66,7 +72,7 @@ def export(
     folder is refused, whatever `force` says.
     """
     config = config or ExportConfig()
-    task = _resolve_task(task)
+    task = _resolve_task(task, example_inputs)
     out = Path(out_dir)
     # Refuse before minutes of export work; replace_dir checks again right before the swap.
     atomic.check_replaceable(out, unknown_files, force, ArtifactError)
@@ -80,7 +86,17 @@ def export(
     return out
 
 
-def _resolve_task(task: Any) -> Any:
+def _resolve_task(task: Any, example_inputs: Any) -> Any:
+    if task is None and example_inputs is None:
+        raise ConfigError("export needs a task (a Task, a task name, or your own arrays: "
+                          "get_task('array-classification', data=...)) or example_inputs=")
+    if task is None:
+        from tinyai.tasks.arrays import example_task
+
+        return example_task(example_inputs)
+    if example_inputs is not None:
+        raise ConfigError("give export a task or example_inputs, not both (the task's own "
+                          "example inputs are what it exports with)")
     if isinstance(task, str):
         from tinyai.tasks import get_task
 

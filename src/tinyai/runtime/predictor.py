@@ -11,7 +11,9 @@ import numpy as np
 from tinyai.errors import DataError
 from tinyai.runtime import preprocess
 
-CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-classification")
+CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-classification",
+                        "array-classification")
+REGRESSION_KINDS = ("text-regression", "array-regression")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -25,7 +27,8 @@ class Predictor:
 
     text-classification / text-regression / sentence-embedding: sentences (or pairs);
     image-classification: image paths or uint8 arrays; audio-classification: wav paths or
-    float32 waveforms; char-lm: prompts to complete.
+    float32 waveforms; char-lm: prompts to complete; array-*: an array (a batch), a mapping
+    {input name: array}, or a list of examples.
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], session: Any) -> None:
@@ -50,7 +53,9 @@ class Predictor:
             if len({len(i) for i in ids}) != 1:
                 raise DataError("prompts in one char-lm batch must have the same length")
             return {"input_ids": np.stack(ids)}
-        return self.inputs(list(raw) if not isinstance(raw, np.ndarray) else raw)
+        if isinstance(raw, np.ndarray | dict):  # an image batch; named arrays
+            return self.inputs(raw)
+        return self.inputs(list(raw))
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The model's output for already-preprocessed inputs."""
@@ -70,7 +75,7 @@ class Predictor:
         out = self.outputs(raw)
         if self.kind in CLASSIFICATION_KINDS:
             return self._labels(out, int(options.get("top_k", 1)))
-        if self.kind == "text-regression":
+        if self.kind in REGRESSION_KINDS:
             return [{"score": float(v)} for v in out.reshape(len(out), -1)[:, 0]]
         if self.kind == "sentence-embedding":
             return [{"embedding": row.astype(float).tolist()} for row in out]
