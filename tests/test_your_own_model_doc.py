@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "your_own_model.md"
@@ -35,6 +36,7 @@ def test_the_your_own_model_example_runs_as_written(tmp_path, monkeypatch, capsy
     _photos(tmp_path, "train", 48, seed=0)
     _photos(tmp_path, "test", 8, seed=1)
     monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)  # the example's initialisation, for a repeatable test
     exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_example__"})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("{'accuracy': ")

@@ -32,6 +32,8 @@ from tinyai.measure.storage import (
 if TYPE_CHECKING:
     from rich.table import Table
 
+# Where a quantization scheme notes why it left a layer in float (tinyai.quantize.coverage).
+FLOAT_REASON = "tinyai_float_reason"
 # Buffers that are stored but are not weights: normalisation statistics and counters.
 _NON_WEIGHT_BUFFERS = {"running_mean", "running_var", "num_batches_tracked"}
 _INDEX_DTYPES = {torch.int64, torch.int32}
@@ -48,6 +50,7 @@ class LayerSummary:
     macs: int | None
     dtype: str  # dtype of the layer's largest weight tensor ("" if it has none)
     bits: float  # stored bits per weight, scales and zero points included
+    note: str = ""  # why a quantization left this layer in float, when one did
 
     @property
     def sparsity(self) -> float:
@@ -125,9 +128,13 @@ class ModelSummary:
     def rich_table(self) -> Table:
         from rich.table import Table
 
+        kept = [f"{row.name} ({row.note})" for row in self.layers if row.note]
+        caption = f"stored bytes by dtype: {_fmt_dtypes(self.bytes_by_dtype)}"
+        if kept:
+            caption += "\nkept float by quantization: " + "; ".join(kept)
         table = Table(
             title=f"{self.model}: {_fmt_inputs(self.inputs)}",
-            caption=f"stored bytes by dtype: {_fmt_dtypes(self.bytes_by_dtype)}",
+            caption=caption,
             show_footer=True,
         )
         footer = {
@@ -243,6 +250,7 @@ def _layer_row(
         macs=macs,
         dtype=dtype_label(largest) if largest is not None else "",
         bits=bits,
+        note=str(getattr(module, FLOAT_REASON, "")),
     )
 
 

@@ -3,7 +3,8 @@
 After `quantize_` converts a model, every layer that holds float weights a scheme could have
 quantized is listed with the reason it stayed float (a tied weight, a width that is not a
 multiple of the group size, a layer type ONNX Runtime has no integer kernel for, ...). The
-reason is kept on the module (`FLOAT_REASON`), where `tinyai.summary` shows it, and one
+reason is kept on the module (`FLOAT_REASON`), where `tinyai.summary` shows it (a row's
+``note``), and one
 warning names them all with the share of the weights they hold: a conv net that int4 leaves
 in float is not "4x smaller" without a word.
 """
@@ -15,10 +16,10 @@ import warnings
 
 from torch import nn
 
+from tinyai.measure.summary import FLOAT_REASON
 from tinyai.models.ties import tied_modules
 from tinyai.quantize.config import QAT, Int8Static, QuantConfig, WeightOnly
 
-FLOAT_REASON = "tinyai_float_reason"
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
                   nn.ConvTranspose2d, nn.Embedding, nn.RNNBase, nn.MultiheadAttention)
 _SHOWN = 6
