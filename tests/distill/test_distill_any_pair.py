@@ -27,7 +27,7 @@ class _Net(nn.Module):
                                   nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
         self.head = nn.Linear(16, 3)
 
-    def forward(self, x):  # noqa: ANN001, ANN201
+    def forward(self, x):
         return self.head(self.body(x).mean(dim=(2, 3)))
 
 
@@ -69,7 +69,7 @@ class _Bag(nn.Module):
         self.embedding = nn.EmbeddingBag(30522, width)
         self.out = nn.Linear(width, 2)
 
-    def forward(self, input_ids):  # noqa: ANN001, ANN201
+    def forward(self, input_ids):
         return self.out(self.embedding(input_ids))
 
 

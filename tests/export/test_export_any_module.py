@@ -29,7 +29,7 @@ class _IdsOnly(nn.Module):
         self.embedding = nn.Embedding(vocab, 8)
         self.out = nn.Linear(8, 2)
 
-    def forward(self, ids):  # noqa: ANN001, ANN201
+    def forward(self, ids):
         return self.out(self.embedding(ids).mean(dim=1))
 
 
@@ -57,7 +57,7 @@ class _Broken(nn.Module):
         super().__init__()
         self.lin = nn.Linear(4, 2)
 
-    def forward(self, x):  # noqa: ANN001, ANN201
+    def forward(self, x):
         raise ValueError("\x1b[96mboom\x1b[0m: the real cause\nwith a second line")
 
 

@@ -33,7 +33,7 @@ class _ViT(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
         self.head = nn.Linear(16, 3)
 
-    def forward(self, x):  # noqa: ANN001, ANN201
+    def forward(self, x):
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), self.embed(x)], dim=1)
         return self.head(self.encoder(x)[:, 0])
 
@@ -60,7 +60,7 @@ class _Tied(nn.Module):
         self.proj = nn.Linear(8, 20, bias=False)
         self.proj.weight = self.embed.weight
 
-    def forward(self, ids):  # noqa: ANN001, ANN201
+    def forward(self, ids):
         return self.proj(self.embed(ids))
 
 

@@ -23,7 +23,7 @@ def _convnet() -> nn.Module:
                          nn.Linear(8 * 10, 3)).eval()
 
 
-def _quantized(model: nn.Module, config) -> tuple[nn.Module, list[str]]:  # noqa: ANN001
+def _quantized(model: nn.Module, config) -> tuple[nn.Module, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quantize_(model, config)
@@ -50,7 +50,7 @@ def test_int8_schemes_store_conv1d_weights_as_int8(config, tmp_path) -> None:
                                model(x).detach().numpy(), atol=1e-5, rtol=1e-4)
 
 
-def _graph(artifact):  # noqa: ANN001, ANN202
+def _graph(artifact):
     import onnx
 
     return onnx.load(str(artifact / "model.onnx"), load_external_data=False).graph
@@ -76,7 +76,7 @@ class _TiedGRU(nn.Module):
         self.head.weight = self.embed.weight
         self.extra = nn.Linear(16, 16)
 
-    def forward(self, ids):  # noqa: ANN001, ANN201
+    def forward(self, ids):
         return self.head(self.extra(self.gru(self.embed(ids))[0]))
 
 

@@ -79,7 +79,7 @@ class _TwoInputs(nn.Module):
         super().__init__()
         self.net = nn.Linear(6 + 3, 2)
 
-    def forward(self, a, b):  # noqa: ANN001, ANN201
+    def forward(self, a, b):
         return self.net(torch.cat([a, b], dim=1))
 
 
