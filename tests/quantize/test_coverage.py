@@ -13,7 +13,8 @@ from torch import nn
 import tinyai
 from tinyai.errors import ConfigError
 from tinyai.quantize import Int8Dynamic, Int8Static, WeightOnly, quantize_
-from tinyai.quantize.modules import Int8WeightConv, QuantizedLinear
+from tinyai.quantize.modules import QuantizedLinear
+from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
 
 
 def _convnet() -> nn.Module:
@@ -80,15 +81,18 @@ class _TiedGRU(nn.Module):
         return self.head(self.extra(self.gru(self.embed(ids))[0]))
 
 
-def test_tied_weights_and_rnns_stay_float_and_say_why() -> None:
-    model, said = _quantized(_TiedGRU(), Int8Dynamic())
-    assert isinstance(model.extra, QuantizedLinear)
+def test_tied_weights_stay_float_rnns_go_int8_and_both_are_said() -> None:
+    model = _TiedGRU()
+    weights = sum(p.numel() for p in model.parameters())  # the tied matrix once
+    model, said = _quantized(model, Int8Dynamic())
+    assert isinstance(model.extra, QuantizedLinear) and isinstance(model.gru, Int8WeightRNN)
     assert model.head.weight is model.embed.weight  # still one tensor
     assert "head (its weight is tied to embed.weight" in said[0]
-    assert "gru (ONNX Runtime has no integer GRU kernel)" in said[0]
     table = tinyai.summary(model, (torch.zeros(1, 5, dtype=torch.long),))
-    # the tied matrix once, the int8 layer as the 16 x 16 weights (+ bias) it stands for
-    assert table.params == sum(p.numel() for p in model.parameters()) + 16 * 16 + 16
+    assert table.params == weights  # int8 layers count the weights they stand for
+    _, said = _quantized(_TiedGRU(), WeightOnly(bits=4, group_size=16))
+    assert "gru (WeightOnly keeps recurrent weights float; Int8Dynamic and " \
+           "WeightOnly(bits=8) store them as int8)" in said[0]
 
 
 def test_a_two_step_scheme_with_nothing_to_quantize_says_so_at_prepare() -> None:

@@ -85,29 +85,14 @@ def _prune_with_dependency_graph(
 ) -> list[dict[str, Any]]:
     import torch_pruning as tp
 
-    root_types: list[type] = []
-    if "channels" in config.targets:
-        root_types += [nn.Conv1d, nn.Conv2d, nn.Conv3d]
-    if "neurons" in config.targets:
-        root_types += [nn.Linear, *_RNN_TYPES]
     importance = {
         "l1": lambda: tp.importance.MagnitudeImportance(p=1),
         "l2": lambda: tp.importance.MagnitudeImportance(p=2),
         "taylor": tp.importance.TaylorImportance,
     }[config.importance]()
-    recurrent = RecurrentPruner()
-    pruner = tp.pruner.MetaPruner(
-        work,
-        example_inputs,
-        importance=importance,
-        pruning_ratio=config.ratio,
-        global_pruning=config.global_ranking,
-        ignored_layers=_ignored(work, config, example_inputs),
-        round_to=config.round_to,
-        root_module_types=root_types,
-        customized_pruners={t: recurrent for t in _RNN_TYPES},
-        forward_fn=run_model,  # the task's named inputs bound to the model's own parameters
-    )
+    with warnings.catch_warnings():  # bare parameters (a class token) are sliced and replayed
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        pruner = _pruner(tp, work, config, example_inputs, importance)
     if loss_fn is not None and config.importance == "taylor":
         work.zero_grad()
         loss_fn(work).backward()
@@ -149,6 +134,32 @@ def _report_tied(model: nn.Module, kept_whole: set[str], pruned: bool) -> None:
                           "one side would untie it); use unstructured pruning")
     warnings.warn(f"structured pruning kept the units that slice the tied weight {names} "
                   "(removing them on one side would untie it)", stacklevel=4)
+
+
+def _root_types(config: StructuredPruning) -> list[type]:
+    root_types: list[type] = []
+    if "channels" in config.targets:
+        root_types += [nn.Conv1d, nn.Conv2d, nn.Conv3d]
+    if "neurons" in config.targets:
+        root_types += [nn.Linear, *_RNN_TYPES]
+    return root_types
+
+
+def _pruner(tp: Any, work: nn.Module, config: StructuredPruning, example_inputs: Any,
+            importance: Any) -> Any:
+    recurrent = RecurrentPruner()
+    return tp.pruner.MetaPruner(
+        work,
+        example_inputs,
+        importance=importance,
+        pruning_ratio=config.ratio,
+        global_pruning=config.global_ranking,
+        ignored_layers=_ignored(work, config, example_inputs),
+        round_to=config.round_to,
+        root_module_types=_root_types(config),
+        customized_pruners={t: recurrent for t in _RNN_TYPES},
+        forward_fn=run_model,  # the task's named inputs bound to the model's own parameters
+    )
 
 
 def _ignored(work: nn.Module, config: StructuredPruning, example_inputs: Any) -> list[nn.Module]:

@@ -16,7 +16,7 @@ import warnings
 
 from torch import nn
 
-from tinyai.measure.summary import FLOAT_REASON
+from tinyai.measure.summary import FLOAT_REASON, logical_weight_count
 from tinyai.models.ties import tied_modules
 from tinyai.quantize.config import QAT, Int8Static, QuantConfig, WeightOnly
 
@@ -44,13 +44,14 @@ def report_float_layers(model: nn.Module, config: QuantConfig) -> dict[str, str]
     for name, reason in found.items():
         setattr(model.get_submodule(name), FLOAT_REASON, reason)
     if found:
-        total = sum(p.numel() for p in model.parameters()) or 1
+        total = sum(p.numel() for p in model.parameters()) + sum(
+            logical_weight_count(m) or 0 for m in model.modules()) or 1
         kept_params = {id(p): p for n in found for p in model.get_submodule(n).parameters()}
         kept = sum(p.numel() for p in kept_params.values())
         listed = "; ".join(f"{n} ({r})" for n, r in list(found.items())[:_SHOWN])
         more = f"; and {len(found) - _SHOWN} more" if len(found) > _SHOWN else ""
         warnings.warn(f"{type(config).__name__}: {len(found)} layers kept float, "
-                      f"{kept / total:.0%} of the parameters: {listed}{more}", stacklevel=4)
+                      f"{kept / total:.0%} of the weights: {listed}{more}", stacklevel=5)
     return found
 
 
@@ -68,10 +69,11 @@ def _reason(module: nn.Module, config: QuantConfig) -> str:
 
         return (f"a small table ({module.num_embeddings} rows < {MIN_EMBEDDING_ROWS}), whose "
                 "lookups the exporter folds into constants")
-    if isinstance(module, nn.LSTM):
-        return "tinyai does not emit ONNX Runtime's integer LSTM (DynamicQuantizeLSTM)"
     if isinstance(module, nn.RNNBase):
-        return f"ONNX Runtime has no integer {kind} kernel"
+        if module.bidirectional or getattr(module, "proj_size", 0) or type(module) is nn.RNN:
+            return f"a bidirectional, projected or plain {kind} has no int8 form in tinyai"
+        return (f"{type(config).__name__} keeps recurrent weights float; Int8Dynamic and "
+                "WeightOnly(bits=8) store them as int8")
     if isinstance(module, nn.MultiheadAttention):
         return "attention with add_bias_kv / add_zero_attn has no unfused form"
     if type(module) not in (nn.Linear, nn.Conv1d, nn.Conv2d):

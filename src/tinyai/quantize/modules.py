@@ -329,72 +329,6 @@ class QuantizedConv2d(QuantizedModule):
         )
 
 
-class Int8WeightConv(QuantizedModule):
-    """A Conv1d / Conv2d whose weights are stored as symmetric int8 per output channel and
-    dequantized for a float convolution (weight-only: the file is ~4x smaller, the compute
-    is ONNX Runtime's float conv).
-
-    Int8Dynamic and WeightOnly(bits=8) convs become this: ONNX Runtime has no integer conv
-    that quantizes activations at run time at a useful speed (its ConvInteger is an
-    unoptimised im2col path: ~4 ms against ~1.2 ms for the float conv, measured in
-    `tinyai.quantize.onnx_conv`). ONNX: DequantizeLinear(int8 weight, axis 0) -> Conv.
-    """
-
-    onnx_op = "DequantizeLinear+Conv"
-
-    def __init__(self, conv: nn.Conv1d | nn.Conv2d) -> None:
-        super().__init__()
-        w = conv.weight.detach().float()
-        self.weight_shape = tuple(w.shape)
-        self.dims = w.dim() - 2
-        self.out_channels, self.in_channels = conv.out_channels, conv.in_channels
-        self.kernel_size, self.groups = tuple(conv.kernel_size), conv.groups
-        self.stride, self.dilation = tuple(conv.stride), tuple(conv.dilation)
-        self.padding: Any = conv.padding if isinstance(conv.padding, str) else tuple(
-            conv.padding)
-        q, scale = P.quantize_weight_int8(w.reshape(w.shape[0], -1), per_channel=True)
-        self.register_buffer("weight_int8", q.reshape(w.shape))
-        self.register_buffer("weight_scale", scale)
-        bias = None if conv.bias is None else conv.bias.detach().float().clone()
-        self.register_buffer("bias", bias)
-
-    def to_meta(self) -> dict[str, Any]:
-        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
-        return {"weight_shape": list(self.weight_shape), "in_channels": self.in_channels,
-                "stride": list(self.stride), "padding": padding,
-                "dilation": list(self.dilation), "groups": self.groups,
-                "bias": self.bias is not None}
-
-    @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> Int8WeightConv:
-        m = _empty(cls)
-        m.weight_shape = tuple(int(n) for n in meta["weight_shape"])
-        m.dims = len(m.weight_shape) - 2
-        m.out_channels, m.in_channels = m.weight_shape[0], int(meta["in_channels"])
-        m.kernel_size, m.groups = m.weight_shape[2:], int(meta["groups"])
-        m.stride = tuple(int(k) for k in meta["stride"])
-        padding = meta["padding"]
-        m.padding = padding if isinstance(padding, str) else tuple(int(k) for k in padding)
-        m.dilation = tuple(int(k) for k in meta["dilation"])
-        m.register_buffer("weight_int8", _zeros(*m.weight_shape, dtype=torch.int8))
-        m.register_buffer("weight_scale", _zeros(m.out_channels))
-        m.register_buffer("bias", _zeros(m.out_channels) if meta["bias"] else None)
-        return m
-
-    def dequantized_weight(self) -> Tensor:
-        flat = self.weight_int8.reshape(self.out_channels, -1)
-        return P.dequantize_weight_int8(flat, self.weight_scale).reshape(self.weight_shape)
-
-    def forward(self, x: Tensor) -> Tensor:
-        conv = F.conv1d if self.dims == 1 else F.conv2d
-        return conv(x, self.dequantized_weight(), self.bias, self.stride, self.padding,
-                    self.dilation, self.groups)
-
-    def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel={self.kernel_size}, "
-                f"groups={self.groups}, int8 weights")
-
-
 class ObservedConv2d(nn.Module):
     """Static-PTQ prepare step for a Conv2d: observes its input and its (post-ReLU) output."""
 
@@ -437,6 +371,3 @@ def _lowbit_buffers(m: nn.Module, rows: int, cols: int) -> None:
     m.register_buffer("weight_scales", _zeros(rows, groups))
     m.register_buffer("weight_zero_points", _zeros(rows, groups, dtype=torch.uint8))
 
-
-QUANTIZED_TYPES = (QuantizedLinear, LowBitLinear, QuantizedEmbedding, QuantizedConv2d,
-                   Int8WeightConv)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
-from tinyai.quantize.modules import Int8WeightConv, QuantizedConv2d
+from tinyai.quantize.modules import QuantizedConv2d
+from tinyai.quantize.weight_int8 import Int8WeightConv
 
 if TYPE_CHECKING:
     from tinyai.quantize.onnx_pass import _Builder

@@ -23,9 +23,8 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from tinyai.errors import ConfigError
+from tinyai.quantize.layer_types import QUANTIZED_TYPES
 from tinyai.quantize.modules import (
-    QUANTIZED_TYPES,
-    Int8WeightConv,
     LowBitLinear,
     QuantizedConv2d,
     QuantizedEmbedding,
@@ -37,7 +36,9 @@ from tinyai.quantize.onnx_fuse import (
     keep_layernorm_unfused,
     share_input_quantization,
 )
+from tinyai.quantize.onnx_rnn import ROWS, rewrite_rnn_weights, rnn_entries, rows_fingerprint
 from tinyai.quantize.ptq import set_submodule
+from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
 from tinyai.runtime.codecs.lowbit import pack_bits
 
 MS_DOMAIN = "com.microsoft"
@@ -61,6 +62,10 @@ def float_shadow(model: nn.Module) -> tuple[nn.Module, dict[str, _Match]]:
     table: dict[str, _Match] = {}
     for name, module in list(model.named_modules()):
         if not isinstance(module, QUANTIZED_TYPES):
+            continue
+        if isinstance(module, Int8WeightRNN):
+            set_submodule(shadow, name, _float_rnn(module))
+            table.update(rnn_entries(name, module, _Match))
             continue
         w = module.dequantized_weight().detach().float()
         if isinstance(module, QuantizedConv2d):
@@ -94,6 +99,15 @@ def _float_conv(module: QuantizedConv2d, w: torch.Tensor) -> nn.Module:
     if bias is not None:
         conv.bias.data.copy_(bias)
     return nn.Sequential(conv, nn.ReLU()) if module.relu else conv
+
+
+def _float_rnn(module: Int8WeightRNN) -> nn.Module:
+    """The float nn.GRU / nn.LSTM the exporter traces: the dequantized weights."""
+    rnn = module.float_rnn()
+    with torch.no_grad():
+        for name, tensor in module.float_tensors().items():
+            getattr(rnn, name).copy_(tensor)
+    return rnn
 
 
 def _float_weight_conv(module: Int8WeightConv, w: torch.Tensor) -> nn.Module:
@@ -222,6 +236,8 @@ def _embedding_nodes(
 def rewrite_quantized(model_proto: onnx.ModelProto, table: dict[str, _Match]) -> int:
     """Replace matched float ops in place; returns how many were replaced."""
     graph = model_proto.graph
+    b = _Builder(graph)
+    replaced = rewrite_rnn_weights(b, graph, table)
     inits = {t.name: t for t in graph.initializer}
     # The torchscript exporter shares equal initializers through Identity nodes (layers
     # cloned from one, such as nn.TransformerEncoder's, start with equal weights).
@@ -237,10 +253,8 @@ def rewrite_quantized(model_proto: onnx.ModelProto, table: dict[str, _Match]) ->
             fps[init_name] = _fingerprint(numpy_helper.to_array(inits[init_name]))
         return table.get(fps[init_name])
 
-    b = _Builder(graph)
     new_nodes: list[onnx.NodeProto] = []
     relu_fused: dict[str, tuple[str, QuantizedConv2d]] = {}
-    replaced = 0
     for node in graph.node:
         out = _replace_node(b, node, match)
         if node.op_type == "Conv" and out is not None:
@@ -323,9 +337,12 @@ def leftover_float_weights(model_proto: onnx.ModelProto, table: dict[str, _Match
     A quantized layer absent from the graph altogether (an unused pooler) is not an error.
     """
     names = set()
+    recurrent = any(key.startswith(ROWS) for key in table)
     for init in model_proto.graph.initializer:
-        if len(init.dims) in (2, 3, 4):  # Linear / Embedding / Conv1d / Conv2d weights
-            hit = table.get(_fingerprint(numpy_helper.to_array(init)))
-            if hit is not None:
-                names.add(hit.name)
+        if len(init.dims) in (2, 3, 4):  # Linear / Embedding / Conv / recurrent weights
+            array = numpy_helper.to_array(init)
+            keys = [_fingerprint(array)]
+            if recurrent and array.ndim in (2, 3):  # any row order, or transposed
+                keys += [rows_fingerprint(array), rows_fingerprint(np.swapaxes(array, -1, -2))]
+            names.update(table[k].name for k in keys if k in table)
     return sorted(names)

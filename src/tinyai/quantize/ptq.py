@@ -13,7 +13,6 @@ from tinyai.errors import ConfigError
 from tinyai.models.ties import tied_modules
 from tinyai.quantize.config import Int8Dynamic, Int8Static, MixedPrecision, QuantConfig, WeightOnly
 from tinyai.quantize.modules import (
-    Int8WeightConv,
     LowBitLinear,
     ObservedConv2d,
     ObservedLinear,
@@ -23,6 +22,7 @@ from tinyai.quantize.modules import (
 )
 from tinyai.quantize.observers import make_observer
 from tinyai.quantize.primitives import affine_qparams, use_per_channel
+from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
 
 MIN_EMBEDDING_ROWS = 1024
 
@@ -64,8 +64,17 @@ def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
         new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config))
         set_submodule(model, name, new)
     int8_weight_convs(model, config)
+    int8_weight_rnns(model, config)
     quantize_embeddings(model, config)
     return model
+
+
+def int8_weight_rnns(model: nn.Module, config: QuantConfig) -> None:
+    """Every selected unidirectional GRU / LSTM without projection as `Int8WeightRNN`."""
+    for name, rnn in selected(model, config, (nn.GRU, nn.LSTM)):
+        plain = type(rnn) in (nn.GRU, nn.LSTM) and not rnn.bidirectional
+        if plain and not getattr(rnn, "proj_size", 0):
+            set_submodule(model, name, Int8WeightRNN(rnn))
 
 
 def int8_weight_convs(model: nn.Module, config: QuantConfig) -> None:
@@ -220,6 +229,7 @@ def quantize_weight_only(model: nn.Module, config: WeightOnly) -> nn.Module:
         set_submodule(model, name, new)
     if config.bits == 8:
         int8_weight_convs(model, config)
+        int8_weight_rnns(model, config)
     quantize_embeddings(model, config)
     return model
 
