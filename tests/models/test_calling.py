@@ -39,6 +39,8 @@ def _binding(forward, names=TEXT):
          {"attention_mask": "attention_mask"}),
         (lambda *tensors: 0, ("input_ids", "attention_mask"), {}),
         (lambda **named: 0, (), {"input_ids": "input_ids", "attention_mask": "attention_mask"}),
+        (lambda *args, **kwargs: 0, (),  # a wrapper (torch.compile): by name, as it passes on
+         {"input_ids": "input_ids", "attention_mask": "attention_mask"}),
         (lambda ids, *, attention_mask: 0, ("input_ids",), {"attention_mask": "attention_mask"}),
     ],
 )

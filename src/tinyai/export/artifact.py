@@ -24,7 +24,7 @@ def write_artifact(
 
     from tinyai import __version__
     from tinyai.export import assets, extensions, onnx_export, packing, slim, verify
-    from tinyai.models.calling import bind, check_vocabulary
+    from tinyai.models.calling import bind, check_vocabulary, used_inputs
     from tinyai.runtime.manifest import FORMAT, FORMAT_VERSION, MODEL_NAME, write_manifest
 
     extensions.load_technique_extensions()
@@ -82,7 +82,8 @@ def write_artifact(
         from tinyai.export.pte import write_pte
 
         check = _on_model_device(task.example_inputs(batch_size=3), model)
-        manifest["other_formats"] = {"pte": write_pte(model, inputs, out, check)}
+        taken = used_inputs(model, inputs)  # in the order the model takes them
+        manifest["other_formats"] = {"pte": write_pte(model, taken, out, check)}
     if config.verify:
         manifest["export_check"] = verify.check_parity(
             model, out, manifest, task, config, bool(graph.passes)

@@ -13,7 +13,8 @@ pruning trace, summary's MAC count, the export and its parity check. The rules, 
    default*, in signature order (``forward(x)`` takes ``pixel_values``); a parameter with a
    default takes only an input of its own name, so ``forward(ids, lengths=None)`` is never
    handed an attention mask it did not ask for;
-4. ``*args`` takes the inputs still left, in order; ``**kwargs`` takes them by name.
+4. ``*args`` takes the inputs still left, in order; ``**kwargs`` takes them by name (and a
+   ``forward(*args, **kwargs)`` that only passes its inputs on gets them all by name).
 
 An input no parameter takes is not passed at all: a model that ignores ``attention_mask``
 never sees it, and its export has only the inputs it uses.
@@ -83,6 +84,11 @@ def bind(model: nn.Module, names: Sequence[str]) -> Binding:
     if signature is None:  # a scripted or compiled forward: the tinyai contract
         return Binding((), tuple((n, n) for n in names))
     params = list(signature.parameters.values())
+    if {p.kind for p in params} == {inspect.Parameter.VAR_POSITIONAL,
+                                    inspect.Parameter.VAR_KEYWORD}:
+        # forward(*args, **kwargs): a wrapper (torch.compile, a hook) that passes everything
+        # on; the module it wraps follows the contract, so every input goes by name
+        return Binding((), tuple((n, n) for n in names))
     chosen = _choose(model, params, names)
     return _arrange(model, params, chosen, [n for n in names if n not in chosen.values()])
 
