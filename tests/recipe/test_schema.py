@@ -45,6 +45,9 @@ GOOD = {
     "static-int8-and-qat": recipe(stages=[
         {"int8-static": {"observer": "percentile"}, "calibration": 64},
         {"qat": {"bits": 8}, "train": {"steps": 3}}]),
+    "student-pruned-copy": recipe(
+        student={"pruned_copy": {"ratio": 0.5, "importance": "taylor"}},
+        stages=[{"finetune": {}, "train": {"steps": 2}}, {"distill": {}, "train": {"steps": 2}}]),
     "mixed-precision-budget": recipe(stages=[{"mixed-precision": {"budget_bytes": 10000}}]),
     "shorthand-stage": recipe(stages=["int8-dynamic", "export"]),
     "targets-and-measure": recipe(targets={"max_bytes": 50000, "min_teacher_fraction": 0.97},
@@ -125,7 +128,9 @@ BAD = [
     ("unknown-arch", recipe(teacher={"arch": "resnet9000"}),
      r"^teacher\.arch: unknown architecture 'resnet9000'"),
     ("student-two-sources", recipe(student={"arch": "lenet5", "model": "x"}),
-     r"^student: exactly one of from_teacher, model or arch"),
+     r"^student: exactly one of from_teacher, pruned_copy, model or arch"),
+    ("pruned-copy-ratio", recipe(student={"pruned_copy": {"ratio": 1.5}}),
+     r"^student\.pruned_copy\.ratio: must be in \[0, 1\), got 1\.5"),
     ("bad-student-field", recipe(student={"from_teacher": {"layerz": [0]}}),
      r"^student\.from_teacher: unknown key 'layerz'.*did you mean 'layers'"),
     ("negative-target", recipe(targets={"max_bytes": -1}), r"^targets\.max_bytes: must be > 0"),

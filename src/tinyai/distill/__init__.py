@@ -5,6 +5,7 @@ Public API::
     finetune(model, task, FinetuneConfig(...), tokenizer=None) -> model       # in place
     distill(student, teacher, data, DistillConfig(...), tokenizer=...) -> student
     build_student(teacher, StudentSpec(layers=(1, 3, 5), hidden_size=256, ...)) -> student
+    pruned_copy(teacher, StructuredPruning(ratio=0.5), example_inputs) -> student  # any model
     reduce_vocab(tokenizer_dir, texts, out_dir, max_size=8000) -> ReducedVocab
     augment_texts(texts, AugmentConfig(...)) -> list[str]
     losses: soft_target_loss, hinton_loss, masked_mse, attention_mse, embedding_loss,
@@ -19,7 +20,13 @@ from tinyai._verbs import make_package_callable
 from tinyai.distill.augment import AugmentConfig, augment_texts
 from tinyai.distill.core import DistillConfig, distill
 from tinyai.distill.finetune import FinetuneConfig, finetune, freeze_, replace_head
-from tinyai.distill.layers import LayerPair, bert_layer_map, find_bert, use_eager_attention
+from tinyai.distill.layers import (
+    LayerPair,
+    bert_layer_map,
+    feature_pairs,
+    find_bert,
+    use_eager_attention,
+)
 from tinyai.distill.losses import (
     attention_mse,
     embedding_loss,
@@ -28,7 +35,13 @@ from tinyai.distill.losses import (
     similarity_loss,
     soft_target_loss,
 )
-from tinyai.distill.students import FactorizedEmbedding, StudentSpec, build_student, shrink_bert
+from tinyai.distill.students import (
+    FactorizedEmbedding,
+    StudentSpec,
+    build_student,
+    pruned_copy,
+    shrink_bert,
+)
 from tinyai.distill.text import TokenizedText
 from tinyai.distill.vocab import ReducedVocab, load_reduced_vocab, reduce_vocab
 from tinyai.errors import ConfigError
@@ -49,12 +62,14 @@ __all__ = [
     "build_student",
     "distill",
     "embedding_loss",
+    "feature_pairs",
     "find_bert",
     "finetune",
     "freeze_",
     "hinton_loss",
     "load_reduced_vocab",
     "masked_mse",
+    "pruned_copy",
     "reduce_vocab",
     "replace_head",
     "shrink_bert",

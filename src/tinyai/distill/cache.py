@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tinyai.distill.text import TokenizedText
+from tinyai.models.calling import call_model
 from tinyai.progress import Progress
 
 
@@ -46,7 +47,8 @@ def teacher_outputs(teacher: nn.Module, data: TokenizedText, cache_dir: str | Pa
     with Progress(len(batches), "teacher outputs", enabled=log, every=50, unit="batch") as bar:
         for done, indices in enumerate(batches, start=1):
             batch = data.collate(indices)
-            out = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            out = call_model(teacher, {"input_ids": batch["input_ids"],
+                                       "attention_mask": batch["attention_mask"]})
             rows.append(out.float())
             order += indices
             bar.update(done)

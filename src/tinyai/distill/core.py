@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,11 @@ from tinyai import paths
 from tinyai.config import Config
 from tinyai.distill.augment import AugmentConfig, augment_texts
 from tinyai.distill.cache import teacher_outputs
-from tinyai.distill.layers import FeatureTap, LayerLoss, LayerPair, bert_layer_map
+from tinyai.distill.layers import FeatureTap, LayerLoss, LayerPair, feature_pairs
 from tinyai.distill.losses import IGNORE, embedding_loss, hinton_loss, similarity_loss
 from tinyai.distill.text import TokenizedText
 from tinyai.errors import ConfigError
+from tinyai.models.calling import call_model, check_vocabulary
 from tinyai.train import TrainConfig, TrainHooks, train
 
 OBJECTIVES = ("logits", "embedding")
@@ -60,9 +62,12 @@ class DistillConfig(SoftTargets):
     objective: str = "logits"  # logits (classifier/regressor) | embedding (sentence vectors)
     embedding_loss: str = "mse"  # mse | cosine (objective=embedding)
     similarity_weight: float = 0.0  # + in-batch cosine-similarity matching (embedding)
-    layer_weight: float = 0.0  # > 0 adds TinyBERT's embedding + hidden-state losses
-    attention: bool = False  # with layer_weight: also attention-map MSE
-    layer_map: tuple[tuple[int, int], ...] | None = None  # (student layer, teacher layer)
+    layer_weight: float = 0.0  # > 0 adds intermediate-feature losses (see feature_map)
+    attention: bool = False  # with layer_weight: also attention-map MSE (BERT)
+    layer_map: tuple[tuple[int, int], ...] | None = None  # BERT: (student, teacher) layer
+    # (student module, teacher module) names whose outputs are matched, for any pair of
+    # models (a learned projection where widths differ); empty: TinyBERT's map for BERT
+    feature_map: tuple[tuple[str, str], ...] = ()
     augment: AugmentConfig | None = None
     cache: bool = True
     cache_dir: str | None = None
@@ -92,10 +97,11 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
     config = config or DistillConfig()
     teacher.eval().requires_grad_(False)
     if config.layer_weight > 0 and layer_pairs is None:
-        layer_pairs = bert_layer_map(student, teacher, config.layer_map, attention=config.attention)
+        layer_pairs = feature_pairs(student, teacher, config.feature_map, config.layer_map,
+                                    config.attention)
     text = _as_text(data)
     if text is None:
-        return _distill_task(student, teacher, data, config, hooks, label)
+        return _distill_task(student, teacher, data, config, layer_pairs, hooks, label)
     max_length = max_length or int(getattr(data, "max_length", DEFAULT_MAX_LENGTH))
     if tokenizer is None:
         tokenizer = getattr(data, "tokenizer", None)
@@ -105,6 +111,7 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
     text = _augmented(text, config.augment, regression=getattr(data, "kind", "") ==
                       "text-regression")
     tokens = _tokens(text, tokenizer, max_length)
+    check_vocabulary(student, tokenizer=_loaded(tokenizer, max_length))
     if layer_pairs and teacher_tokenizer is not None:
         raise ConfigError("intermediate-layer losses need one tokenization; drop "
                           "teacher_tokenizer or set layer_weight=0")
@@ -116,17 +123,18 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
                      if config.cache else None)
         cached = teacher_outputs(teacher, teacher_tokens, cache_dir, _fingerprint(teacher),
                                  log=config.train.log)
-    objective = _Objective(student, teacher, tokens, config, layer_pairs)
+    probe = tokens.collate(list(range(min(2, len(tokens)))))
+    objective = _Objective(student, teacher, _text_inputs(probe), config, layer_pairs)
     params = list(student.parameters()) + list(objective.parameters())
 
     def loss_fn(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        inputs = _text_inputs(batch)
         if cached is not None:
             target = cached[batch["index"]]
         else:
             with torch.no_grad():
-                target = teacher(**inputs)
-        return objective(model(**inputs), target, batch)
+                target = call_model(teacher, inputs)
+        return objective(call_model(model, inputs), target, batch)
 
     seed, batch_size = config.train.seed, config.train.batch_size
     try:
@@ -160,28 +168,27 @@ def _augmented(text: Any, augment: AugmentConfig | None, regression: bool) -> An
 class _Objective(nn.Module):
     """The loss, holding whatever it learns (projections) so the optimizer sees it."""
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, tokens: TokenizedText,
+    def __init__(self, student: nn.Module, teacher: nn.Module, inputs: dict[str, torch.Tensor],
                  config: DistillConfig, layer_pairs: Sequence[LayerPair] | None) -> None:
+        """`inputs`: a small batch, run once to size the projections."""
         super().__init__()
         self.config = config
         self.taps: tuple[FeatureTap, FeatureTap] | None = None
         self.layers: LayerLoss | None = None
-        probe = tokens.collate(list(range(min(2, len(tokens)))))
-        inputs = {"input_ids": probe["input_ids"], "attention_mask": probe["attention_mask"]}
         if layer_pairs:
             kinds = [p.kind for p in layer_pairs]
             s_tap = FeatureTap(student, [p.student for p in layer_pairs], kinds)
             t_tap = FeatureTap(teacher, [p.teacher for p in layer_pairs], kinds)
             self.taps = (s_tap, t_tap)
         with torch.no_grad():
-            s_out, t_out = student(**inputs), teacher(**inputs)
+            s_out, t_out = call_model(student, inputs), call_model(teacher, inputs)
         self.project: nn.Module = nn.Identity()
         if config.objective == "embedding" and s_out.shape[-1] != t_out.shape[-1]:
             self.project = nn.Linear(s_out.shape[-1], t_out.shape[-1], bias=False)
         if self.taps is not None:
-            widths = lambda feats: {k: int(v.shape[-1]) for k, v in feats.items()}  # noqa: E731
-            self.layers = LayerLoss(layer_pairs or [], widths(self.taps[0].features),
-                                    widths(self.taps[1].features))
+            shapes = lambda feats: {k: tuple(v.shape) for k, v in feats.items()}  # noqa: E731
+            self.layers = LayerLoss(layer_pairs or [], shapes(self.taps[0].features),
+                                    shapes(self.taps[1].features))
 
     def forward(self, student_out: torch.Tensor, teacher_out: torch.Tensor,
                 batch: dict[str, Any]) -> torch.Tensor:
@@ -195,7 +202,7 @@ class _Objective(nn.Module):
                 loss = loss + cfg.similarity_weight * similarity_loss(student_out, teacher_out)
         if self.layers is not None and self.taps is not None:
             s_feats, t_feats = self.taps[0].features, self.taps[1].features
-            layer = self.layers(s_feats, t_feats, batch["attention_mask"])
+            layer = self.layers(s_feats, t_feats, batch.get("attention_mask"))
             loss = loss + cfg.layer_weight * layer
         return loss
 
@@ -206,26 +213,45 @@ class _Objective(nn.Module):
 
 
 def _distill_task(student: nn.Module, teacher: nn.Module, task: Any, config: DistillConfig,
-                  hooks: TrainHooks | None, label: str) -> nn.Module:
-    """Non-text tasks (images, audio): teacher run online on the task's own batches."""
+                  layer_pairs: Sequence[LayerPair] | None, hooks: TrainHooks | None,
+                  label: str) -> nn.Module:
+    """Non-text tasks (images, audio, arrays): the teacher runs online on the task's own
+    batches; intermediate features are matched through `layer_pairs` when given."""
     if not hasattr(task, "batches"):
         raise ConfigError("data must be a Task, a TextDataset, a list of sentences or "
                           "TokenizedText")
     dataset = task.dataset(task.train_split)
     names = tuple(task.input_names)
+    probe = next(iter(task.batches(dataset.subset(np.arange(min(2, len(dataset)))), 2)))
+    objective = _Objective(student, teacher, {k: probe[k] for k in names}, config, layer_pairs)
 
     def loss_fn(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         inputs = {k: batch[k] for k in names}
         with torch.no_grad():
-            target = teacher(**inputs)
-        return hinton_loss(model(**inputs), target, batch.get("labels"), config.temperature,
-                           config.alpha)
+            target = call_model(teacher, inputs)
+        return objective(call_model(model, inputs), target, batch)
 
     seed, batch_size = config.train.seed, config.train.batch_size
-    train(student, lambda epoch: task.batches(dataset, batch_size, shuffle=True,
-                                              seed=seed * 100_003 + epoch), config.train, loss_fn,
-          hooks=hooks, label=label)
+    params = list(student.parameters()) + list(objective.parameters())
+    try:
+        train(student, lambda epoch: task.batches(dataset, batch_size, shuffle=True,
+                                                  seed=seed * 100_003 + epoch),
+              config.train, loss_fn, params=params, hooks=hooks, label=label)
+    finally:
+        objective.remove_taps()
     return student
+
+
+def _text_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def _loaded(tokenizer: Any, max_length: int) -> Any:
+    """A tokenizer object whose size can be read (a folder is loaded)."""
+    from tinyai.distill.text import load_fast_tokenizer
+
+    return load_fast_tokenizer(tokenizer, max_length) if isinstance(tokenizer, str | Path) \
+        else tokenizer
 
 
 def _as_text(data: Any) -> Any:

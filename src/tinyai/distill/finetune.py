@@ -17,6 +17,7 @@ from tinyai.config import Config
 from tinyai.distill.layers import find_bert
 from tinyai.distill.text import TokenizedText
 from tinyai.errors import ConfigError
+from tinyai.models.calling import call_model, check_vocabulary
 from tinyai.train import TrainConfig, TrainHooks, train
 
 
@@ -44,6 +45,7 @@ def finetune(model: nn.Module, task: Any, config: FinetuneConfig | None = None,
              hooks: TrainHooks | None = None, label: str = "finetune") -> nn.Module:
     """Train `model` on `task`'s train split (or `data`) with the task's loss; in place."""
     config = config or FinetuneConfig()
+    check_vocabulary(model, task, tokenizer)
     freeze_(model, config)
     batches_fn = task_batches(task, config.train.batch_size, config.train.seed,
                               tokenizer=tokenizer, data=data)
@@ -53,7 +55,7 @@ def finetune(model: nn.Module, task: Any, config: FinetuneConfig | None = None,
     def loss_fn(m: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         for norm in frozen_norms:  # train() switched them back; frozen means stats too
             norm.eval()
-        outputs = m(**_inputs(batch))
+        outputs = call_model(m, _inputs(batch))
         return task.loss(outputs, batch)
 
     train(model, batches_fn, config.train, loss_fn, hooks=hooks, label=label)

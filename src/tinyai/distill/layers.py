@@ -1,8 +1,10 @@
 """Intermediate-layer distillation for any pair of modules: taps, a layer map, the loss.
 
-A `LayerMap` pairs a student submodule with a teacher submodule by name and says what to
-compare (embedding / hidden output, or attention probabilities). `bert_layer_map` writes
-TinyBERT's map for Hugging Face BERT encoders; for any other model give the names yourself.
+A `LayerPair` pairs a student submodule with a teacher submodule by name and says what to
+compare (its output, or attention probabilities). `bert_layer_map` writes TinyBERT's map for
+Hugging Face BERT encoders; for any other pair of models name the modules
+(`DistillConfig.feature_map`, `feature_pairs`): outputs of any layout are compared, with a
+learned projection along the one axis where their widths differ.
 """
 
 from __future__ import annotations
@@ -59,19 +61,30 @@ class FeatureTap:
 
 
 class LayerLoss(nn.Module):
-    """Sum of weighted per-pair losses; learned projections bridge different widths."""
+    """Sum of weighted per-pair losses; learned projections bridge different widths.
 
-    def __init__(self, pairs: Sequence[LayerPair], student_dims: dict[str, int],
-                 teacher_dims: dict[str, int]) -> None:
+    Works on any feature layout: token features [B, T, D], conv maps [B, C, H, W] or
+    [B, C, L], pooled vectors [B, D]. The one axis on which a student feature and its
+    teacher feature differ is the width, projected by a learned linear map (a 1x1 conv for
+    channels); features that differ on more than one axis cannot be compared.
+    """
+
+    def __init__(self, pairs: Sequence[LayerPair], student_shapes: dict[str, Any],
+                 teacher_shapes: dict[str, Any]) -> None:
         super().__init__()
         self.pairs = list(pairs)
         self.projections = nn.ModuleDict()
+        self.axes: dict[str, int] = {}
         for i, pair in enumerate(self.pairs):
             if pair.kind not in KINDS:
                 raise ConfigError(f"layer pair kind must be one of {KINDS}, not {pair.kind!r}")
-            s_dim, t_dim = student_dims.get(pair.student), teacher_dims.get(pair.teacher)
-            if pair.kind == "hidden" and s_dim and t_dim and s_dim != t_dim:
-                self.projections[str(i)] = nn.Linear(s_dim, t_dim, bias=False)
+            s_shape, t_shape = student_shapes.get(pair.student), teacher_shapes.get(pair.teacher)
+            if pair.kind != "hidden" or s_shape is None or t_shape is None:
+                continue
+            axis = _width_axis(pair, tuple(s_shape), tuple(t_shape))
+            if axis is not None:
+                self.axes[str(i)] = axis
+                self.projections[str(i)] = nn.Linear(s_shape[axis], t_shape[axis], bias=False)
 
     def forward(self, student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor],
                 mask: torch.Tensor | None) -> torch.Tensor:
@@ -82,9 +95,33 @@ class LayerLoss(nn.Module):
                 total = total + pair.weight * attention_mse(s, t, mask)
                 continue
             if str(i) in self.projections:
-                s = self.projections[str(i)](s)
-            total = total + pair.weight * masked_mse(s, t, mask)
+                axis = self.axes[str(i)]
+                s = self.projections[str(i)](s.movedim(axis, -1)).movedim(-1, axis)
+            tokens = mask is not None and s.dim() == 3 and s.shape[:2] == mask.shape
+            total = total + pair.weight * masked_mse(s, t, mask if tokens else None)
         return total
+
+
+def _width_axis(pair: LayerPair, student: tuple[int, ...], teacher: tuple[int, ...]) -> int | None:
+    """The one axis (not the batch) on which the two features differ; None if none does."""
+    differ = [a for a in range(1, len(student)) if len(student) == len(teacher)
+              and student[a] != teacher[a]]
+    if len(student) != len(teacher) or len(differ) > 1:
+        raise ConfigError(f"layer pair {pair.student} -> {pair.teacher}: features {list(student)} "
+                          f"and {list(teacher)} differ in more than their width; pair layers "
+                          "whose outputs have the same layout and resolution")
+    return differ[0] if differ else None
+
+
+def feature_pairs(student: nn.Module, teacher: nn.Module,
+                  feature_map: Sequence[tuple[str, str]] = (),
+                  layers: Sequence[tuple[int, int]] | None = None,
+                  attention: bool = False) -> list[LayerPair]:
+    """The layer map of a distillation: `feature_map`'s (student module, teacher module)
+    names when given, else TinyBERT's map for two BERT-style encoders."""
+    if feature_map:
+        return [LayerPair(str(s), str(t)) for s, t in feature_map]
+    return bert_layer_map(student, teacher, layers, attention=attention)
 
 
 def find_bert(model: nn.Module) -> tuple[str, nn.Module]:
@@ -93,7 +130,8 @@ def find_bert(model: nn.Module) -> tuple[str, nn.Module]:
         if hasattr(module, "embeddings") and hasattr(module, "encoder") and hasattr(
                 getattr(module, "encoder", None), "layer"):
             return name, module
-    raise ConfigError("no BERT encoder found in the model; pass a layer map by module names")
+    raise ConfigError("no BERT encoder found in the model; for intermediate-layer losses name "
+                      "the layers to match: feature_map=[[student_module, teacher_module], ...]")
 
 
 def use_eager_attention(model: nn.Module) -> None:
@@ -127,9 +165,3 @@ def bert_layer_map(student: nn.Module, teacher: nn.Module,
             pairs.append(LayerPair(f"{s_pre}encoder.layer.{i}.attention.self",
                                    f"{t_pre}encoder.layer.{j}.attention.self", "attention"))
     return pairs
-
-
-def output_widths(model: nn.Module, names: Sequence[str]) -> dict[str, int]:
-    """Hidden width of each named BERT submodule (from its config), for projections."""
-    _, bert = find_bert(model)
-    return dict.fromkeys(names, int(bert.config.hidden_size))

@@ -1,4 +1,10 @@
-"""Students built from a BERT teacher, weights carried over wherever shapes allow.
+"""Students built from a teacher, weights carried over wherever shapes allow.
+
+Any architecture: `pruned_copy` is the teacher itself with fewer channels / units / heads,
+made by structured pruning of a copy (Torch-Pruning's dependency graph finds the coupled
+layers), so the student starts from the teacher's most important weights.
+
+BERT encoders (`build_student`):
 
 - keep a subset of layers (DistilBERT initialises every other layer from the teacher);
 - narrower hidden size (heads keep the teacher's head size, so fewer heads) and a smaller
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,6 +29,9 @@ from tinyai.config import Config
 from tinyai.distill.layers import find_bert
 from tinyai.errors import ConfigError
 from tinyai.models.layers import FactorizedEmbedding
+
+if TYPE_CHECKING:
+    from tinyai.prune.config import StructuredPruning
 
 
 @dataclasses.dataclass
@@ -202,6 +212,18 @@ def _slice_heads_outside(student: nn.Module, bert_name: str, old_hidden: int,
                     new.bias.copy_(module.bias)
             parent_name, _, attr = name.rpartition(".")
             setattr(student.get_submodule(parent_name) if parent_name else student, attr, new)
+
+
+def pruned_copy(teacher: nn.Module, config: StructuredPruning, example_inputs: Any,
+                loss_fn: Any = None) -> nn.Module:
+    """A narrower copy of `teacher`: the same architecture with `config.ratio` of its
+    channels / neurons (or heads / FFN units) removed by structured pruning; the teacher is
+    untouched. `example_inputs` trace it; `loss_fn(model)` is needed for taylor importance.
+    """
+    from tinyai.prune import copy_model, prune_
+
+    student = copy_model(teacher).train(teacher.training)
+    return prune_(student, config, example_inputs=example_inputs, loss_fn=loss_fn)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyai import atomic
 from tinyai._verbs import make_package_callable
-from tinyai.errors import ArtifactError
+from tinyai.errors import ArtifactError, ConfigError
 from tinyai.export.artifact import write_artifact
 from tinyai.export.config import ExportConfig
 from tinyai.export.extensions import register_graph_pass, register_onnx_translation
@@ -49,8 +49,9 @@ __all__ = ["ExportConfig", "export", "register_graph_pass", "register_onnx_trans
 def export(
     model: nn.Module,
     out_dir: str | Path,
-    task: Any,
+    task: Any = None,
     *,
+    example_inputs: Any = None,
     config: ExportConfig | None = None,
     history: list[dict[str, Any]] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -58,6 +59,11 @@ def export(
     seeds: dict[str, int] | None = None,
 ) -> Path:
     """Write the artifact for `model` on `task` (a Task or task name) to `out_dir`; returns it.
+
+    Without a task, `example_inputs` (named tensors, a tuple of tensors or one tensor) say
+    what the model takes: the artifact then maps raw arrays of those shapes to the model's
+    output (kind "tensors": `load_artifact(out).outputs(arrays)`), with no preprocessing,
+    labels or metric.
 
     The artifact is written to a hidden sibling folder and then moved into place
     (`tinyai.atomic.replace_dir`), so a failure or a kill at any instant leaves the previous
@@ -72,7 +78,7 @@ def export(
     used, torch's thread count and the versions of the packages that made it.
     """
     config = config or ExportConfig()
-    task = _resolve_task(task)
+    task = _resolve_task(task, example_inputs)
     out = Path(out_dir)
     # Refuse before minutes of export work; replace_dir checks again right before the swap.
     atomic.check_replaceable(out, unknown_files, force, ArtifactError)
@@ -117,7 +123,17 @@ def reproducibility(seeds: dict[str, int]) -> dict[str, Any]:
             "versions": versions}
 
 
-def _resolve_task(task: Any) -> Any:
+def _resolve_task(task: Any, example_inputs: Any) -> Any:
+    if task is None and example_inputs is None:
+        raise ConfigError("export needs a task (a Task, a task name, or your own arrays: "
+                          "get_task('array-classification', data=...)) or example_inputs=")
+    if task is None:
+        from tinyai.tasks.arrays import example_task
+
+        return example_task(example_inputs)
+    if example_inputs is not None:
+        raise ConfigError("give export a task or example_inputs, not both (the task's own "
+                          "example inputs are what it exports with)")
     if isinstance(task, str):
         from tinyai.tasks import get_task
 

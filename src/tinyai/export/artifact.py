@@ -25,13 +25,16 @@ def write_artifact(
 
     from tinyai import __version__
     from tinyai.export import assets, extensions, onnx_export, packing, slim, verify
+    from tinyai.models.calling import bind, check_vocabulary, used_inputs
     from tinyai.runtime.manifest import FORMAT, FORMAT_VERSION, MODEL_NAME, write_manifest
 
     extensions.load_technique_extensions()
     model = _bake_pruning_masks(model)
+    check_vocabulary(model, task)
 
     inputs = _on_model_device(onnx_export.export_inputs(model, task, batch_size=2), model)
-    graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config)
+    graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config,
+                                     onnx_export.input_axes(task))
     proto = graph.proto
     onnx.checker.check_model(proto, full_check=True)
     if not config.keep_debug_info:
@@ -66,6 +69,8 @@ def write_artifact(
             ),
             "graph_passes": graph.passes,
             "torch_class": f"{type(model).__module__}.{type(model).__qualname__}",
+            # which forward parameter takes which of the task's inputs (tinyai.models.calling)
+            "input_binding": bind(model, list(inputs)).to_dict(),
             "torch_modules": _module_summary(model),
             "export_config": config.to_dict(),
             "weights": stats,
@@ -79,7 +84,8 @@ def write_artifact(
         from tinyai.export.pte import write_pte
 
         check = _on_model_device(task.example_inputs(batch_size=3), model)
-        manifest["other_formats"] = {"pte": write_pte(model, inputs, out, check)}
+        taken = used_inputs(model, inputs)  # in the order the model takes them
+        manifest["other_formats"] = {"pte": write_pte(model, taken, out, check)}
     if config.verify:
         manifest["export_check"] = verify.check_parity(
             model, out, manifest, task, config, bool(graph.passes)

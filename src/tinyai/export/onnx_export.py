@@ -3,6 +3,10 @@
 `export_graph` is the one export path, for artifacts (`tinyai.export`) and for
 `tinyai.quantize.to_onnx` alike: technique substitutes, one exporter call under
 `ExportConfig`, then the technique rewrites and graph passes (`tinyai.export.extensions`).
+
+The model is called as tinyai calls it everywhere (`tinyai.models.calling`): the task's named
+inputs bound to its own forward parameters. The graph's inputs keep the task's names (what
+the runtime's preprocessing produces) and are only the ones the model takes.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tinyai.errors import ModelError
 from tinyai.export import extensions
+from tinyai.export.dedup import dedup_initializers
+from tinyai.export.errors import export_error_line
+from tinyai.models.calling import Binding, bind
 
 if TYPE_CHECKING:
     import onnx
@@ -41,10 +48,21 @@ TORCHSCRIPT_DEFAULT_OPSET = 17
 # Exported under a name no exporter generates, then renamed: the dynamo exporter names
 # intermediate values after ops ("embedding"), which may clash with the contract's output name.
 _TMP_OUTPUT = "tinyai_output__"
+# Kinds whose output has one row per input position (language models).
+SEQUENCE_KINDS = ("char-lm", "array-lm")
+Axes = Mapping[str, Mapping[int, str]]
 
 
 def output_axes(kind: str) -> dict[int, str]:
-    return {0: "batch", 1: "sequence"} if kind == "char-lm" else {0: "batch"}
+    return {0: "batch", 1: "sequence"} if kind in SEQUENCE_KINDS else {0: "batch"}
+
+
+def input_axes(task: Any) -> dict[str, dict[int, str]]:
+    """The free axes of each of `task`'s inputs: the task's own (`task.input_axes`, e.g. an
+    array task's), else the contract's for the built-in names, else only the batch axis."""
+    own = getattr(task, "input_axes", None) or {}
+    return {name: dict(own.get(name) or INPUT_AXES.get(name, {0: "batch"}))
+            for name in task.input_names}
 
 
 def export_inputs(model: nn.Module, task: Any, batch_size: int) -> dict[str, Any]:
@@ -75,6 +93,7 @@ def export_graph(
     output_name: str,
     kind: str,
     config: ExportConfig,
+    axes: Axes | None = None,
 ) -> ExportedGraph:
     """The deployed graph of `model`: what a registered substitute puts in its place (e.g. a
     quantized model's float shadow) is exported once with the real `inputs` and `config`,
@@ -84,12 +103,13 @@ def export_graph(
         target, rewrite = substitute(target)
         rewrites.append(rewrite)
         names.append(_qualname(substitute))
-    proto, exporter = to_onnx(target, inputs, output_name, kind, config)
+    proto, exporter = to_onnx(target, inputs, output_name, kind, config, axes)
     for rewrite in reversed(rewrites):
         proto = rewrite(proto)
     for graph_pass in extensions.passes_for(model):
         proto = graph_pass(proto, model)
         names.append(_qualname(graph_pass))
+    dedup_initializers(proto)  # a tied weight stored once; the numbers are unchanged
     return ExportedGraph(proto, exporter, names)
 
 
@@ -103,8 +123,14 @@ def to_onnx(
     output_name: str,
     kind: str,
     config: ExportConfig,
+    axes: Axes | None = None,
 ) -> tuple[onnx.ModelProto, str]:
-    """Export `model` called as ``model(**inputs)``; returns the graph and the exporter used."""
+    """Export `model` called on the named `inputs` (bound to its parameters); returns the
+    graph and the exporter used. `axes`: the free axes per input (default: `INPUT_AXES`)."""
+    binding = bind(model, list(inputs))
+    used = {name: inputs[name] for name in binding.used}
+    free = {name: dict((axes or {}).get(name) or INPUT_AXES.get(name, {0: "batch"}))
+            for name in used}
     first = choose_exporter(model, config.exporter)
     order = [first] + (
         [o for o in ("dynamo", "torchscript") if o != first] if config.fallback else []
@@ -114,19 +140,19 @@ def to_onnx(
         for exporter in order:
             try:
                 export_fn = _dynamo if exporter == "dynamo" else _torchscript
-                outputs = [_TMP_OUTPUT, *state_outputs(model, inputs)]
-                proto = export_fn(model, inputs, outputs, config.opset)
-            except Exception as exc:  # exporters raise many types; keep the first line of each
-                errors.append(f"{exporter}: {_first_line(exc)}")
+                outputs = [_TMP_OUTPUT, *state_outputs(model, used)]
+                proto = export_fn(model, binding, used, free, outputs, config.opset)
+            except Exception as exc:  # exporters raise many types; keep the real cause of each
+                errors.append(f"{exporter}: {export_error_line(exc)}")
                 continue
             _rename_output(proto.graph, _TMP_OUTPUT, output_name)
             if not config.keep_debug_info:
                 _strip_debug_info(proto.graph)
-            _name_dynamic_axes(proto, inputs, [output_name, *state_outputs(model, inputs)], kind)
+            _name_dynamic_axes(proto, free, [output_name, *state_outputs(model, used)], kind)
             return proto, exporter
     raise ModelError(
-        f"ONNX export failed ({'; '.join(errors)}); check the model follows the tinyai input "
-        "contract (named tensor inputs -> one tensor)"
+        f"ONNX export of {type(model).__name__} failed ({'; '.join(errors)}); the model must "
+        "map its tensor inputs to one tensor"
     )
 
 
@@ -147,19 +173,52 @@ def choose_exporter(model: nn.Module, exporter: str) -> str:
     return "torchscript" if recurrent else "dynamo"
 
 
-def _dynamo(
-    model: nn.Module, inputs: dict[str, Any], output_names: list[str], opset: int | None
-) -> Any:
+def _positional(model: nn.Module, binding: Binding) -> nn.Module:
+    """`model` called with the bound inputs by position, in `binding.used` order: for an
+    exporter that passes positional inputs only (torchscript), or a forward that takes
+    ``*args`` / ``**kwargs`` (whose dynamic shapes torch.export cannot key by name)."""
+    from torch import nn
+
+    class PositionalCall(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: Any) -> Any:
+            args, kwargs = binding.split(dict(zip(binding.used, tensors, strict=True)))
+            return self.model(*args, **kwargs)
+
+    return PositionalCall()
+
+
+def _named_parameters_only(model: nn.Module, binding: Binding) -> bool:
+    import inspect
+
+    try:
+        names = set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return False
+    return all(param in names for param, _ in (*binding.args, *binding.kwargs))
+
+
+def _dynamo(model: nn.Module, binding: Binding, inputs: dict[str, Any],
+            axes: dict[str, dict[int, str]], output_names: list[str], opset: int | None) -> Any:
     import torch
 
-    dynamic = {
-        name: {axis: torch.export.Dim.DYNAMIC for axis in INPUT_AXES.get(name, {0: "batch"})}
-        for name in inputs
-    }
+    def dims(name: str) -> dict[int, Any]:
+        return dict.fromkeys(axes[name], torch.export.Dim.DYNAMIC)
+
+    if _named_parameters_only(model, binding):
+        args, kwargs = binding.split(inputs)
+        dynamic: Any = {param: dims(name) for param, name in (*binding.args, *binding.kwargs)}
+    else:
+        model = _positional(model, binding)
+        args, kwargs = tuple(inputs.values()), {}
+        dynamic = {"tensors": tuple(dims(name) for name in inputs)}
     program = torch.onnx.export(
         model,
-        (),
-        kwargs=dict(inputs),
+        args,
+        kwargs=kwargs,
         dynamo=True,
         dynamic_shapes=dynamic,
         input_names=list(inputs),
@@ -173,13 +232,14 @@ def _dynamo(
     return program.model_proto
 
 
-def _torchscript(
-    model: nn.Module, inputs: dict[str, Any], output_names: list[str], opset: int | None
-) -> Any:
+def _torchscript(model: nn.Module, binding: Binding, inputs: dict[str, Any],
+                 axes: dict[str, dict[int, str]], output_names: list[str],
+                 opset: int | None) -> Any:
     import onnx
     import torch
 
-    axes = {name: INPUT_AXES.get(name, {0: "batch"}) for name in inputs}
+    if binding.kwargs:  # the legacy exporter passes inputs by position only
+        model = _positional(model, binding)
     buffer = io.BytesIO()
     torch.onnx.export(
         model,
@@ -196,7 +256,7 @@ def _torchscript(
 
 
 def _name_dynamic_axes(
-    proto: onnx.ModelProto, inputs: dict[str, Any], output_names: list[str], kind: str
+    proto: onnx.ModelProto, axes: dict[str, dict[int, str]], output_names: list[str], kind: str
 ) -> None:
     """Give the dynamic axes readable names and undo static sizes an exporter left behind.
 
@@ -204,7 +264,7 @@ def _name_dynamic_axes(
     says sequence=16 although the graph accepts any length); onnxruntime then warns on every
     call. The manifest and the runtime read these names.
     """
-    wanted = {name: INPUT_AXES.get(name, {0: "batch"}) for name in inputs}
+    wanted = dict(axes)
     wanted[output_names[0]] = output_axes(kind)
     wanted.update({name: INPUT_AXES.get(name, {0: "batch"}) for name in output_names[1:]})
     renamed: dict[str, str] = {}  # the exporter's symbol for an input axis -> its name
@@ -307,8 +367,3 @@ def _quiet() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -30,6 +30,8 @@ def write_pte(model: nn.Module, inputs: dict[str, Any], out: Path, check: dict[s
     import torch
     from torch import nn
 
+    from tinyai.models.calling import call_model
+
     try:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
@@ -56,7 +58,7 @@ def write_pte(model: nn.Module, inputs: dict[str, Any], out: Path, check: dict[s
     lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     (out / PTE_NAME).write_bytes(lowered.to_executorch().buffer)
     with torch.no_grad():
-        reference = model(**check).float().cpu().numpy()
+        reference = call_model(model, check).float().cpu().numpy()
     produced = run_pte(out / PTE_NAME, [check[name].cpu() for name in inputs])
     diff = float(np.max(np.abs(produced - reference)))
     return {

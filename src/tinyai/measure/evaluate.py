@@ -61,7 +61,12 @@ def _resolve_task(task: Any, artifact: Any) -> Any:
             raise ValueError("evaluate(model, task) needs a task for a PyTorch model")
         from tinyai.runtime import read_manifest
 
-        task = read_manifest(artifact)["task"]
+        manifest = read_manifest(artifact)
+        if isinstance(manifest.get("task_spec"), dict):  # the data it was made from
+            from tinyai.tasks.spec import TaskSpec, build_task
+
+            return build_task(TaskSpec.from_dict(manifest["task_spec"], "manifest.task_spec"))
+        task = manifest["task"]
     if isinstance(task, str):
         from tinyai.tasks import get_task
 
@@ -101,7 +106,9 @@ def _raw_batches(task: Any, data: Any, batch_size: int) -> Iterator[Any]:
     """The dataset's raw examples (sentences, images, waveforms), `batch_size` at a time."""
     for start in range(0, len(data), batch_size):
         window = slice(start, start + batch_size)
-        if task.kind == "image-classification":
+        if task.kind.startswith("array-"):  # the raw arrays, checked by the runtime
+            yield {name: array[window] for name, array in data.inputs.items()}
+        elif task.kind == "image-classification":
             yield data.images[window]
         elif task.kind == "audio-classification":
             yield data.waveforms[window]
@@ -118,13 +125,16 @@ def _run_torch(
 ) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
+    from tinyai.models.calling import call_model, check_vocabulary
+
+    check_vocabulary(model, task)
     was_training = model.training
     model.eval()
     predictions, labels = [], []
     try:
         with torch.no_grad():
             for batch in task.batches(dataset, batch_size):
-                outputs = model(**task.model_inputs(batch))
+                outputs = call_model(model, task.model_inputs(batch))
                 predictions.append(task.predictions(outputs, batch))
                 labels.append(batch["labels"].numpy())
     finally:

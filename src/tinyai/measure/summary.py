@@ -32,6 +32,8 @@ from tinyai.measure.storage import (
 if TYPE_CHECKING:
     from rich.table import Table
 
+# Where a quantization scheme notes why it left a layer in float (tinyai.quantize.coverage).
+FLOAT_REASON = "tinyai_float_reason"
 # Buffers that are stored but are not weights: normalisation statistics and counters.
 _NON_WEIGHT_BUFFERS = {"running_mean", "running_var", "num_batches_tracked"}
 _INDEX_DTYPES = {torch.int64, torch.int32}
@@ -48,6 +50,7 @@ class LayerSummary:
     macs: int | None
     dtype: str  # dtype of the layer's largest weight tensor ("" if it has none)
     bits: float  # stored bits per weight, scales and zero points included
+    note: str = ""  # why a quantization left this layer in float, when one did
 
     @property
     def sparsity(self) -> float:
@@ -125,9 +128,13 @@ class ModelSummary:
     def rich_table(self) -> Table:
         from rich.table import Table
 
+        kept = [f"{row.name} ({row.note})" for row in self.layers if row.note]
+        caption = f"stored bytes by dtype: {_fmt_dtypes(self.bytes_by_dtype)}"
+        if kept:
+            caption += "\nkept float by quantization: " + "; ".join(kept)
         table = Table(
             title=f"{self.model}: {_fmt_inputs(self.inputs)}",
-            caption=f"stored bytes by dtype: {_fmt_dtypes(self.bytes_by_dtype)}",
+            caption=caption,
             show_footer=True,
         )
         footer = {
@@ -218,18 +225,19 @@ def _layer_row(
     weight_bytes = sum(storage_bytes(t) for t in weights)
     nonzero = sum(count_nonzero(t) for t in weights)
     largest = max(weights, key=lambda t: t.numel(), default=None)
-    logical = _logical_weight_count(module)
+    logical = logical_weight_count(module)
     if logical is not None:
         # A converted quantized layer: packed codes, scales and zero points are storage of
         # `logical` weights, not parameters (int4 codes are two per byte). Bits per weight
-        # cover the weight with its scales; the float bias is counted as params of its own.
-        named = {n: t for n, t, _ in own}
-        bias = named.get("bias", named.get("bias_int32"))  # int32 when on the accumulator scale
-        weight_bytes = sum(storage_bytes(t) for n, t, w in own if w and n != "bias")
-        params = logical + (bias.numel() if bias is not None else 0)
+        # cover the weight with its scales; float biases (bias_int32 when on the accumulator
+        # scale; bias_ih_l0 ... of a recurrence) are counted as params of their own.
+        biases = [t for n, t, _ in own if n.startswith("bias")]
+        weight_bytes = sum(storage_bytes(t) for n, t, w in own if w and n != "bias"
+                           and not (n.startswith("bias") and t.is_floating_point()))
+        params = logical + sum(b.numel() for b in biases)
         dequantized = module.dequantized_weight()  # type: ignore[operator]
         nonzero = int(torch.count_nonzero(dequantized.detach()))
-        nonzero += count_nonzero(bias) if bias is not None else 0
+        nonzero += sum(count_nonzero(b) for b in biases)
         bits = round(8 * weight_bytes / logical, 3) if logical else 0.0
     else:
         bits = round(8 * weight_bytes / params, 3) if params else 0.0
@@ -243,10 +251,11 @@ def _layer_row(
         macs=macs,
         dtype=dtype_label(largest) if largest is not None else "",
         bits=bits,
+        note=str(getattr(module, FLOAT_REASON, "")),
     )
 
 
-def _logical_weight_count(module: nn.Module) -> int | None:
+def logical_weight_count(module: nn.Module) -> int | None:
     """Weights a quantized layer represents, from its own shape attributes; None for layers
     whose parameters are their weights (plain Linear/Conv/Embedding, torchao tensors).
 
@@ -257,6 +266,8 @@ def _logical_weight_count(module: nn.Module) -> int | None:
         return None
     if not callable(getattr(module, "dequantized_weight", None)):
         return None
+    if isinstance(getattr(module, "logical_weights", None), int):  # several matrices (RNN)
+        return int(module.logical_weights)
     if hasattr(module, "in_features") and hasattr(module, "out_features"):
         return int(module.in_features) * int(module.out_features)
     if hasattr(module, "num_embeddings") and hasattr(module, "embedding_dim"):

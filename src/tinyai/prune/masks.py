@@ -4,6 +4,11 @@ We use torch.nn.utils.prune (weight = weight_orig * weight_mask, recomputed by a
 pre-hook): the gradient reaching weight_orig is multiplied by the mask, and even if an
 optimizer's momentum or weight decay moves a masked weight_orig entry, the weight used in
 the forward pass stays exactly zero. `make_permanent` folds the mask into a plain weight.
+
+A weight tied between modules (an LM's embedding and output layer) is one weight: it is
+selected once, every owner holds the same mask, and it is tied again once the masks are
+folded in. nn.MultiheadAttention's bare ``in_proj_weight`` (or q/k/v_proj_weight) is pruned
+like any projection.
 """
 
 from __future__ import annotations
@@ -26,18 +31,26 @@ _PRUNABLE_TYPES = (
     nn.ConvTranspose2d,
     nn.Embedding,
     nn.RNNBase,
+    nn.MultiheadAttention,
 )
 
 
 def prunable_weights(
     model: nn.Module, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
 ) -> list[tuple[str, nn.Module, str]]:
-    """(full parameter name, owning module, attribute name) for every selected weight."""
+    """(full parameter name, owning module, attribute name) for every selected weight; a
+    tied weight once, under its first owner's name."""
     found = []
+    seen: set[int] = set()
     for module_name, module in model.named_modules():
         if not isinstance(module, _PRUNABLE_TYPES):
             continue
         for attr in _weight_attrs(module):
+            tensor = getattr(module, attr + "_orig", None) if is_masked(module, attr) else \
+                getattr(module, attr)
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
             full = f"{module_name}.{attr}" if module_name else attr
             if include and not any(fnmatch.fnmatchcase(full, p) for p in include):
                 continue
@@ -50,6 +63,10 @@ def prunable_weights(
 def _weight_attrs(module: nn.Module) -> Iterator[str]:
     if isinstance(module, nn.RNNBase):
         yield from (n for n in module._flat_weights_names if n.startswith("weight"))
+    elif isinstance(module, nn.MultiheadAttention):  # out_proj is a Linear of its own
+        names = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+        yield from (n for n in names if getattr(module, n, None) is not None or
+                    is_masked(module, n))
     else:
         yield "weight"
 
@@ -113,15 +130,24 @@ def masks(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def apply_masks(model: nn.Module, held: dict[str, torch.Tensor]) -> None:
-    """Attach masks from `masks()` output (e.g. a lottery ticket) to a same-shaped model."""
+    """Attach masks from `masks()` output (e.g. a lottery ticket) to a same-shaped model;
+    the owners a weight is tied to get the same mask."""
+    from tinyai.models.ties import tied_groups
+
+    partners = {owner: group for group in tied_groups(model) for owner in group}
     modules = dict(model.named_modules())
     for full, mask in held.items():
         module_name, _, attr = full.rpartition(".")
-        set_mask(modules[module_name], attr, mask)
+        for owner, owner_attr in partners.get((module_name, attr), [(module_name, attr)]):
+            set_mask(modules[owner], owner_attr, mask)
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
-    """Fold held masks into the weights and remove the hooks: an ordinary module with zeros."""
+    """Fold held masks into the weights and remove the hooks: an ordinary module with zeros
+    (weights that were tied stay tied)."""
+    from tinyai.models.ties import retie, tied_groups
+
+    groups = tied_groups(model)
     for module in model.modules():
         for attr in [
             n[: -len("_mask")]
@@ -137,6 +163,7 @@ def make_permanent(model: nn.Module) -> nn.Module:
                     weight.masked_fill_(weight == 0, 0.0)
         if isinstance(module, nn.RNNBase):
             module._flat_weights = [getattr(module, n) for n in module._flat_weights_names]
+    retie(model, groups)
     return model
 
 

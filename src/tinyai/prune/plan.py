@@ -179,11 +179,28 @@ def run_op(model: nn.Module, op: dict[str, Any], functions: dict[str, Any] | Non
         for attr, value in op["set"].items():
             setattr(module, attr, value)
         return
+    if op["fn"] == "parameter":
+        _slice_parameter(module, str(op["parameter"]), int(op["dim"]), list(op["idxs"]))
+        return
     fn = functions.get(op["fn"])
     if fn is None:
         raise ConfigError(f"unknown slicing function {op['fn']!r} in the plan")
     with torch.no_grad():
         fn(module, list(op["idxs"]))
+
+
+def _slice_parameter(module: nn.Module, attr: str, dim: int, idxs: list[int]) -> None:
+    """Remove entries `idxs` along `dim` of a bare parameter (a class token, positions)."""
+    old = module._parameters.get(attr)
+    if old is None or not 0 <= dim < old.dim():
+        raise ConfigError(f"the plan slices parameter {attr!r} along axis {dim}, which "
+                          f"{type(module).__name__} does not have; apply the plan to the "
+                          "architecture it was made for")
+    keep = torch.tensor(sorted(set(range(old.shape[dim])) - set(idxs)), dtype=torch.long)
+    with torch.no_grad():
+        new = nn.Parameter(old.detach().index_select(dim, keep).contiguous(),
+                           requires_grad=old.requires_grad)
+    setattr(module, attr, new)
 
 
 def apply_plan(model: nn.Module, plan: PruningPlan) -> nn.Module:

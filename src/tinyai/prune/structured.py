@@ -9,6 +9,7 @@ and FFN units of BERT-style encoders go through `transformer.py`.
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from tinyai.errors import ConfigError
 from tinyai.measure.macs import call as run_model
+from tinyai.models.ties import tied_groups
 from tinyai.prune import transformer
 from tinyai.prune.config import StructuredPruning
 from tinyai.prune.masks import copy_model
@@ -83,18 +85,70 @@ def _prune_with_dependency_graph(
 ) -> list[dict[str, Any]]:
     import torch_pruning as tp
 
-    root_types: list[type] = []
-    if "channels" in config.targets:
-        root_types += [nn.Conv1d, nn.Conv2d, nn.Conv3d]
-    if "neurons" in config.targets:
-        root_types += [nn.Linear, *_RNN_TYPES]
     importance = {
         "l1": lambda: tp.importance.MagnitudeImportance(p=1),
         "l2": lambda: tp.importance.MagnitudeImportance(p=2),
         "taylor": tp.importance.TaylorImportance,
     }[config.importance]()
+    with warnings.catch_warnings():  # bare parameters (a class token) are sliced and replayed
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        pruner = _pruner(tp, work, config, example_inputs, importance)
+    if loss_fn is not None and config.importance == "taylor":
+        work.zero_grad()
+        loss_fn(work).backward()
+    names = {m: n for n, m in work.named_modules()}
+    tied = {work.get_submodule(m): " = ".join(f"{m}.{a}" for m, a in group)
+            for group in tied_groups(work) for m, _ in group}
+    ops: list[dict[str, Any]] = []
+    kept_whole: set[str] = set()
+    for group in pruner.step(interactive=True):
+        touched = [tied[dep.target.module] for dep, _ in group if dep.target.module in tied]
+        if touched:  # slicing one owner of a tied weight would untie it
+            kept_whole.update(touched)
+            continue
+        for dep, idxs in group:
+            module, handler = dep.target.module, dep.handler
+            if isinstance(module, nn.Parameter):  # a bare parameter (a ViT's class token)
+                owner, _, attr = pruner.DG._param_to_name[module].rpartition(".")
+                ops.append({"module": owner, "fn": "parameter", "parameter": attr,
+                            "dim": int(dep.target.pruning_dim),
+                            "idxs": sorted(int(i) for i in idxs)})
+            elif module in names and hasattr(handler, "__self__"):
+                fn = f"{type(handler.__self__).__name__}.{handler.__name__}"
+                idx_list = sorted(int(i) for i in idxs)
+                ops.append({"module": names[module], "fn": fn, "idxs": idx_list})
+        group.prune()
+    work.zero_grad(set_to_none=True)
+    _report_tied(work, kept_whole, pruned=bool(ops))
+    return ops
+
+
+def _report_tied(model: nn.Module, kept_whole: set[str], pruned: bool) -> None:
+    """Say which units stayed because they slice a tied weight; refuse when that is all."""
+    if not kept_whole:
+        return
+    names = ", ".join(sorted(kept_whole))
+    if not pruned:
+        raise ConfigError(f"structured pruning cannot shrink {type(model).__name__}: every "
+                          f"prunable group slices the tied weight {names} (removing units on "
+                          "one side would untie it); use unstructured pruning")
+    warnings.warn(f"structured pruning kept the units that slice the tied weight {names} "
+                  "(removing them on one side would untie it)", stacklevel=4)
+
+
+def _root_types(config: StructuredPruning) -> list[type]:
+    root_types: list[type] = []
+    if "channels" in config.targets:
+        root_types += [nn.Conv1d, nn.Conv2d, nn.Conv3d]
+    if "neurons" in config.targets:
+        root_types += [nn.Linear, *_RNN_TYPES]
+    return root_types
+
+
+def _pruner(tp: Any, work: nn.Module, config: StructuredPruning, example_inputs: Any,
+            importance: Any) -> Any:
     recurrent = RecurrentPruner()
-    pruner = tp.pruner.MetaPruner(
+    return tp.pruner.MetaPruner(
         work,
         example_inputs,
         importance=importance,
@@ -102,24 +156,10 @@ def _prune_with_dependency_graph(
         global_pruning=config.global_ranking,
         ignored_layers=_ignored(work, config, example_inputs),
         round_to=config.round_to,
-        root_module_types=root_types,
+        root_module_types=_root_types(config),
         customized_pruners={t: recurrent for t in _RNN_TYPES},
+        forward_fn=run_model,  # the task's named inputs bound to the model's own parameters
     )
-    if loss_fn is not None and config.importance == "taylor":
-        work.zero_grad()
-        loss_fn(work).backward()
-    names = {m: n for n, m in work.named_modules()}
-    ops: list[dict[str, Any]] = []
-    for group in pruner.step(interactive=True):
-        for dep, idxs in group:
-            module, handler = dep.target.module, dep.handler
-            if module in names and hasattr(handler, "__self__"):
-                fn = f"{type(handler.__self__).__name__}.{handler.__name__}"
-                idx_list = sorted(int(i) for i in idxs)
-                ops.append({"module": names[module], "fn": fn, "idxs": idx_list})
-        group.prune()
-    work.zero_grad(set_to_none=True)
-    return ops
 
 
 def _ignored(work: nn.Module, config: StructuredPruning, example_inputs: Any) -> list[nn.Module]:
@@ -149,7 +189,9 @@ def _table(
 ) -> tuple[list[LayerChange], dict[str, int]]:
     removed: dict[str, list[str]] = {}
     for op in ops:
-        if "idxs" in op:
+        if op.get("fn") == "parameter":
+            removed.setdefault(op["module"], []).append(f"{op['parameter']} -{len(op['idxs'])}")
+        elif "idxs" in op:
             kind = "out" if op["fn"].endswith("out_channels") else "in"
             removed.setdefault(op["module"], []).append(f"{kind} -{len(op['idxs'])}")
         else:

@@ -27,6 +27,7 @@ from typing import Any
 from torch import nn
 
 from tinyai import registry
+from tinyai.models.unfused import unfuse_attention
 from tinyai.quantize import serialize as _serialize  # noqa: F401 - registers its record type
 from tinyai.quantize.cluster import fold_batchnorm, weight_sharing
 from tinyai.quantize.config import (
@@ -38,6 +39,7 @@ from tinyai.quantize.config import (
     WeightOnly,
     WeightSharing,
 )
+from tinyai.quantize.coverage import report_float_layers
 from tinyai.quantize.export import export_substitute, retarget_onnx, to_onnx
 from tinyai.quantize.mixed import allocate_bits, layer_params, layer_sensitivity, mixed_precision
 from tinyai.quantize.modules import QuantizedModule
@@ -69,6 +71,24 @@ def _without_context(
     return handler
 
 
+def _on_any_module(
+    handler: Callable[[nn.Module, Any, registry.StageContext], nn.Module], report: bool = True,
+) -> Callable[[nn.Module, Any, registry.StageContext], nn.Module]:
+    """Every scheme first rebuilds torch's fused attention from plain Linears (so
+    nn.TransformerEncoderLayer keeps running and its projections are quantized too), and
+    says which layers it left in float once it has converted (`coverage`)."""
+
+    def run(model: nn.Module, config: Any, ctx: registry.StageContext) -> nn.Module:
+        unfuse_attention(model)
+        model = handler(model, config, ctx)
+        if report and getattr(config, "step", "convert") == "convert":
+            report_float_layers(model, config)
+        return model
+
+    run.__qualname__ = run.__name__ = handler.__name__
+    return run
+
+
 _NEEDS = registry.Needs
 _TECHNIQUES = [
     ("int8-dynamic", Int8Dynamic, _without_context(quantize_dynamic_int8), _NEEDS(),
@@ -88,6 +108,8 @@ _TECHNIQUES = [
      "Deep Compression k-means weight sharing with centroid fine-tuning"),
 ]
 for _name, _cls, _handler, _needs, _summary in _TECHNIQUES:
+    # Shared weights are not quantized; their float values are the point of weight sharing.
+    _handler = _on_any_module(_handler, report=_cls is not WeightSharing)
     registry.register(_name, "quantize", _cls, _handler, _summary, _needs)
 
 

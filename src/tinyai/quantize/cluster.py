@@ -98,20 +98,56 @@ def distinct_values(weight: Tensor) -> int:
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold each Conv -> BatchNorm pair (consecutive in a Sequential) into the conv, in place.
+    """Fold each Conv -> BatchNorm pair into the conv, in place (the BatchNorm becomes an
+    Identity).
 
-    Weight sharing must cluster the weights that ship: the exporter folds BatchNorm into the
-    conv anyway, and a per-channel BN scale applied after clustering would multiply the number
-    of distinct values by the channel count. Zeros stay zeros under the fold.
+    Quantization and weight sharing must work on the weights that ship: the exporter folds
+    BatchNorm into the conv anyway (so a quantized conv's weight would no longer be in the
+    graph), and a per-channel BN scale applied after clustering would multiply the number
+    of distinct values by the channel count. Zeros stay zeros under the fold. Pairs are
+    found in the traced graph (a BN reading a conv's only output: ``self.bn1(self.conv1(x))``
+    in a user's forward), or, for a model that does not trace, consecutive in a Sequential.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(len(seq) - 1):
-            conv, bn = seq[i], seq[i + 1]
-            if isinstance(conv, nn.Conv1d | nn.Conv2d) and isinstance(
-                bn, nn.BatchNorm1d | nn.BatchNorm2d
-            ):
-                seq[i] = fuse_conv_bn_eval(conv.eval(), bn.eval())
-                seq[i + 1] = nn.Identity()
+    from tinyai.quantize.ptq import set_submodule
+
+    for conv_name, bn_name in _conv_bn_pairs(model):
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        set_submodule(model, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
+        set_submodule(model, bn_name, nn.Identity())
     return model
+
+
+_PAIRS = ((nn.Conv1d, nn.BatchNorm1d), (nn.Conv2d, nn.BatchNorm2d))
+
+
+def _conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    from torch import fx
+
+    modules = dict(model.named_modules())
+    try:
+        graph = fx.Tracer().trace(model)
+    except Exception:  # data-dependent Python control flow: only what Sequentials show
+        return [(f"{name}.{i}" if name else str(i), f"{name}.{i + 1}" if name else str(i + 1))
+                for name, seq in modules.items() if isinstance(seq, nn.Sequential)
+                for i in range(len(seq) - 1) if _pair(seq[i], seq[i + 1])]
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
+    pairs = []
+    for node in graph.nodes:
+        source = node.args[0] if node.op == "call_module" and node.args else None
+        if not isinstance(source, fx.Node) or source.op != "call_module":
+            continue
+        conv, bn = str(source.target), str(node.target)
+        once = calls[conv] == calls[bn] == 1 and len(source.users) == 1
+        if once and _pair(modules[conv], modules[bn]):
+            pairs.append((conv, bn))
+    return pairs
+
+
+def _pair(conv: nn.Module, bn: nn.Module) -> bool:
+    return any(type(conv) is c and type(bn) is b and bn.track_running_stats
+               for c, b in _PAIRS)

@@ -371,5 +371,3 @@ def _lowbit_buffers(m: nn.Module, rows: int, cols: int) -> None:
     m.register_buffer("weight_scales", _zeros(rows, groups))
     m.register_buffer("weight_zero_points", _zeros(rows, groups, dtype=torch.uint8))
 
-
-QUANTIZED_TYPES = (QuantizedLinear, LowBitLinear, QuantizedEmbedding, QuantizedConv2d)

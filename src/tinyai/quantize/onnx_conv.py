@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 
 from tinyai.quantize.modules import QuantizedConv2d
+from tinyai.quantize.weight_int8 import Int8WeightConv
 
 if TYPE_CHECKING:
     from tinyai.quantize.onnx_pass import _Builder
@@ -76,6 +77,23 @@ def conv_nodes(
     if not m.relu:
         nodes += output_qdq(b, m, name, conv_out, y)
     return nodes
+
+
+def int8_weight_conv_nodes(
+    b: _Builder, m: Int8WeightConv, name: str, node: onnx.NodeProto
+) -> list[onnx.NodeProto]:
+    """The float Conv `node` fed from the layer's int8 weight: DequantizeLinear(axis 0)."""
+    scale = m.weight_scale.numpy().astype(np.float32)
+    w_inputs = [
+        b.const(f"{name}.weight_int8", m.weight_int8.numpy()),
+        b.const(f"{name}.weight_scale", scale),
+        b.const(f"{name}.weight_zero_point", np.zeros(scale.shape, dtype=np.int8)),
+    ]
+    weight = f"{node.output[0]}.w"
+    conv = onnx.NodeProto()
+    conv.CopyFrom(node)
+    conv.input[1] = weight
+    return [b.node("DequantizeLinear", w_inputs, [weight], axis=0), conv]
 
 
 def quantize_after_relu(

@@ -23,20 +23,22 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from tinyai.errors import ConfigError
+from tinyai.quantize.layer_types import QUANTIZED_TYPES
 from tinyai.quantize.modules import (
-    QUANTIZED_TYPES,
     LowBitLinear,
     QuantizedConv2d,
     QuantizedEmbedding,
     QuantizedLinear,
 )
-from tinyai.quantize.onnx_conv import conv_nodes, quantize_after_relu
+from tinyai.quantize.onnx_conv import conv_nodes, int8_weight_conv_nodes, quantize_after_relu
 from tinyai.quantize.onnx_fuse import (
     fuse_bias,
     keep_layernorm_unfused,
     share_input_quantization,
 )
+from tinyai.quantize.onnx_rnn import ROWS, rewrite_rnn_weights, rnn_entries, rows_fingerprint
 from tinyai.quantize.ptq import set_submodule
+from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
 from tinyai.runtime.codecs.lowbit import pack_bits
 
 MS_DOMAIN = "com.microsoft"
@@ -61,9 +63,15 @@ def float_shadow(model: nn.Module) -> tuple[nn.Module, dict[str, _Match]]:
     for name, module in list(model.named_modules()):
         if not isinstance(module, QUANTIZED_TYPES):
             continue
+        if isinstance(module, Int8WeightRNN):
+            set_submodule(shadow, name, _float_rnn(module))
+            table.update(rnn_entries(name, module, _Match))
+            continue
         w = module.dequantized_weight().detach().float()
         if isinstance(module, QuantizedConv2d):
             float_module: nn.Module = _float_conv(module, w)
+        elif isinstance(module, Int8WeightConv):
+            float_module = _float_weight_conv(module, w)
         elif isinstance(module, QuantizedEmbedding):
             float_module = nn.Embedding.from_pretrained(w, freeze=True)
         else:
@@ -93,6 +101,26 @@ def _float_conv(module: QuantizedConv2d, w: torch.Tensor) -> nn.Module:
     return nn.Sequential(conv, nn.ReLU()) if module.relu else conv
 
 
+def _float_rnn(module: Int8WeightRNN) -> nn.Module:
+    """The float nn.GRU / nn.LSTM the exporter traces: the dequantized weights."""
+    rnn = module.float_rnn()
+    with torch.no_grad():
+        for name, tensor in module.float_tensors().items():
+            getattr(rnn, name).copy_(tensor)
+    return rnn
+
+
+def _float_weight_conv(module: Int8WeightConv, w: torch.Tensor) -> nn.Module:
+    """The float Conv1d / Conv2d the exporter traces for an int8-weight conv."""
+    cls = nn.Conv1d if module.dims == 1 else nn.Conv2d
+    conv = cls(module.in_channels, module.out_channels, module.kernel_size, module.stride,
+               module.padding, module.dilation, module.groups, bias=module.bias is not None)
+    conv.weight.data.copy_(w)
+    if module.bias is not None:
+        conv.bias.data.copy_(module.bias)
+    return conv
+
+
 def reference_table(float_model: nn.Module, quantized: nn.Module) -> dict[str, _Match]:
     """Match table keyed by the *original* float weights of `float_model`.
 
@@ -105,7 +133,7 @@ def reference_table(float_model: nn.Module, quantized: nn.Module) -> dict[str, _
     for name, module in quantized.named_modules():
         if not isinstance(module, QUANTIZED_TYPES) or name not in originals:
             continue
-        if isinstance(module, QuantizedConv2d):
+        if isinstance(module, QuantizedConv2d | Int8WeightConv):
             # prepare folded BatchNorm into the conv and the ReLU into the layer: the float
             # export of the original model has a different graph around every conv.
             raise ConfigError(
@@ -208,26 +236,31 @@ def _embedding_nodes(
 def rewrite_quantized(model_proto: onnx.ModelProto, table: dict[str, _Match]) -> int:
     """Replace matched float ops in place; returns how many were replaced."""
     graph = model_proto.graph
+    b = _Builder(graph)
+    replaced = rewrite_rnn_weights(b, graph, table)
     inits = {t.name: t for t in graph.initializer}
+    # The torchscript exporter shares equal initializers through Identity nodes (layers
+    # cloned from one, such as nn.TransformerEncoder's, start with equal weights).
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input and n.input[0] in inits}
     fps: dict[str, str] = {}
 
     def match(init_name: str) -> _Match | None:
+        init_name = alias.get(init_name, init_name)
         if init_name not in inits:
             return None
         if init_name not in fps:
             fps[init_name] = _fingerprint(numpy_helper.to_array(inits[init_name]))
         return table.get(fps[init_name])
 
-    b = _Builder(graph)
     new_nodes: list[onnx.NodeProto] = []
     relu_fused: dict[str, tuple[str, QuantizedConv2d]] = {}
-    replaced = 0
     for node in graph.node:
         out = _replace_node(b, node, match)
         if node.op_type == "Conv" and out is not None:
             hit = match(node.input[1])
-            assert hit is not None and isinstance(hit.module, QuantizedConv2d)
-            if hit.module.relu:
+            assert hit is not None
+            if isinstance(hit.module, QuantizedConv2d) and hit.module.relu:
                 relu_fused[node.output[0]] = (hit.name, hit.module)
         replaced += out is not None
         new_nodes.extend(out if out is not None else [node])
@@ -272,6 +305,8 @@ def _replace_node(b: _Builder, node: onnx.NodeProto, match) -> list[onnx.NodePro
         hit = match(node.input[1])
         if hit and isinstance(hit.module, QuantizedConv2d):
             return conv_nodes(b, hit.module, hit.name, node)
+        if hit and isinstance(hit.module, Int8WeightConv) and not hit.transposed:
+            return int8_weight_conv_nodes(b, hit.module, hit.name, node)
     if node.op_type == "Gather":
         hit = match(node.input[0])
         if hit and isinstance(hit.module, QuantizedEmbedding) and not hit.transposed:
@@ -280,7 +315,17 @@ def _replace_node(b: _Builder, node: onnx.NodeProto, match) -> list[onnx.NodePro
 
 
 def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    """Drop nodes whose outputs nothing reads any more (the exporter's Identity copies of a
+    replaced float weight), then the initializers nothing reads."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        read = {i for n in graph.node for i in n.input} | outputs
+        live = [n for n in graph.node if any(o in read for o in n.output)]
+        if len(live) == len(graph.node):
+            break
+        del graph.node[:]
+        graph.node.extend(live)
+    used = {i for n in graph.node for i in n.input} | outputs
     keep = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(keep)
@@ -292,9 +337,12 @@ def leftover_float_weights(model_proto: onnx.ModelProto, table: dict[str, _Match
     A quantized layer absent from the graph altogether (an unused pooler) is not an error.
     """
     names = set()
+    recurrent = any(key.startswith(ROWS) for key in table)
     for init in model_proto.graph.initializer:
-        if len(init.dims) in (2, 4):  # Linear / Embedding / Conv2d weights
-            hit = table.get(_fingerprint(numpy_helper.to_array(init)))
-            if hit is not None:
-                names.add(hit.name)
+        if len(init.dims) in (2, 3, 4):  # Linear / Embedding / Conv / recurrent weights
+            array = numpy_helper.to_array(init)
+            keys = [_fingerprint(array)]
+            if recurrent and array.ndim in (2, 3):  # any row order, or transposed
+                keys += [rows_fingerprint(array), rows_fingerprint(np.swapaxes(array, -1, -2))]
+            names.update(table[k].name for k in keys if k in table)
     return sorted(names)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from torch import nn
 
 from tinyai.errors import ConfigError
+from tinyai.models.ties import tied_modules
 from tinyai.quantize.config import Int8Dynamic, Int8Static, MixedPrecision, QuantConfig, WeightOnly
 from tinyai.quantize.modules import (
     LowBitLinear,
@@ -21,6 +22,7 @@ from tinyai.quantize.modules import (
 )
 from tinyai.quantize.observers import make_observer
 from tinyai.quantize.primitives import affine_qparams, use_per_channel
+from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
 
 MIN_EMBEDDING_ROWS = 1024
 
@@ -28,9 +30,13 @@ MIN_EMBEDDING_ROWS = 1024
 def selected(
     model: nn.Module, config: QuantConfig, types: tuple[type, ...]
 ) -> Iterator[tuple[str, nn.Module]]:
-    """(name, module) of each module of `types` that the include/exclude patterns select."""
+    """(name, module) of each module of `types` that the include/exclude patterns select.
+
+    A module whose weight is tied to another module's is never selected: converting one use
+    would store a second copy (`tinyai.quantize.coverage` says so)."""
+    tied = tied_modules(model)
     for name, module in list(model.named_modules()):
-        if not isinstance(module, types) or not name:
+        if not isinstance(module, types) or not name or name in tied:
             continue
         if not any(fnmatch.fnmatchcase(name, p) for p in config.include):
             continue
@@ -57,8 +63,30 @@ def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
     for name, lin in _float_linears(model, config):
         new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config))
         set_submodule(model, name, new)
+    int8_weight_convs(model, config)
+    int8_weight_rnns(model, config)
     quantize_embeddings(model, config)
     return model
+
+
+def int8_weight_rnns(model: nn.Module, config: QuantConfig) -> None:
+    """Every selected unidirectional GRU / LSTM without projection as `Int8WeightRNN`."""
+    for name, rnn in selected(model, config, (nn.GRU, nn.LSTM)):
+        plain = type(rnn) in (nn.GRU, nn.LSTM) and not rnn.bidirectional
+        if plain and not getattr(rnn, "proj_size", 0):
+            set_submodule(model, name, Int8WeightRNN(rnn))
+
+
+def int8_weight_convs(model: nn.Module, config: QuantConfig) -> None:
+    """Every selected Conv1d / Conv2d (zero padding) with int8 weights (`Int8WeightConv`),
+    BatchNorm folded in first (as static int8 does: the exported conv is the folded one)."""
+    from tinyai.quantize.cluster import fold_batchnorm
+
+    fold_batchnorm(model)
+    for name, conv in selected(model, config, (nn.Conv1d, nn.Conv2d)):
+        plain = type(conv) in (nn.Conv1d, nn.Conv2d) and conv.padding_mode == "zeros"
+        if plain and not isinstance(conv.padding, str):
+            set_submodule(model, name, Int8WeightConv(conv))
 
 
 def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
@@ -67,6 +95,7 @@ def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
         for name, lin in _float_linears(model, config):
             observer = make_observer(config.observer, config.percentile, config.bins)
             set_submodule(model, name, ObservedLinear(lin, observer))
+        require_prepared(model, config, (ObservedLinear, ObservedConv2d))
         return model
     observed = [
         (n, m) for n, m in model.named_modules() if isinstance(m, ObservedLinear | ObservedConv2d)
@@ -87,6 +116,18 @@ def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
         set_submodule(model, name, new)
     quantize_embeddings(model, config)
     return model
+
+
+def require_prepared(model: nn.Module, config: QuantConfig, types: tuple[type, ...]) -> None:
+    """A two-step scheme that found nothing to prepare says so now, with the reasons, rather
+    than at convert ("no observed layers") after calibrating or training for nothing."""
+    if any(isinstance(m, types) for m in model.modules()):
+        return
+    from tinyai.quantize.coverage import float_layers
+
+    reasons = "; ".join(f"{n} ({r})" for n, r in list(float_layers(model, config).items())[:4])
+    raise ConfigError(f"{type(config).__name__} has no layer to quantize in "
+                      f"{type(model).__name__}: {reasons or 'no Linear or Conv2d selected'}")
 
 
 def _qparams(name: str, observer: object, config: Int8Static) -> tuple[float, int, bool]:
@@ -186,6 +227,9 @@ def quantize_weight_only(model: nn.Module, config: WeightOnly) -> nn.Module:
             clip_search=config.clip_search,
         )
         set_submodule(model, name, new)
+    if config.bits == 8:
+        int8_weight_convs(model, config)
+        int8_weight_rnns(model, config)
     quantize_embeddings(model, config)
     return model
 

@@ -42,7 +42,13 @@ from tinyai.quantize.primitives import (
     use_per_channel,
     weight_scale_int8,
 )
-from tinyai.quantize.ptq import quantizable_convs, quantize_embeddings, selected, set_submodule
+from tinyai.quantize.ptq import (
+    quantizable_convs,
+    quantize_embeddings,
+    require_prepared,
+    selected,
+    set_submodule,
+)
 
 
 def _fake_quant_int8(w: Tensor, per_channel: bool) -> Tensor:
@@ -234,6 +240,7 @@ def _prepare(model: nn.Module, config: QAT) -> nn.Module:
             config.bits == 8 or lin.in_features % config.group_size == 0
         ):
             set_submodule(model, name, FakeQuantLinear(lin, config))
+    require_prepared(model, config, (FakeQuantLinear, FakeQuantConv2d))
     return model
 
 

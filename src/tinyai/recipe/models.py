@@ -159,6 +159,17 @@ def _labels_match(model: nn.Module, task: Any) -> bool:
     return True
 
 
+def pruned_student(teacher: nn.Module, config: Any, task: Any, seed: int) -> nn.Module:
+    """A narrower copy of `teacher` (`tinyai.distill.pruned_copy`), traced on the task's
+    example inputs; taylor importance scores one seeded training batch."""
+    from tinyai.distill import pruned_copy
+    from tinyai.recipe.stages import _on_device, one_batch_loss
+
+    inputs = _on_device(task.example_inputs(1), teacher)
+    loss_fn = one_batch_loss(task, seed) if config.importance == "taylor" else None
+    return pruned_copy(teacher, config, inputs, loss_fn).train()
+
+
 def student_from_teacher(teacher: nn.Module, spec: Any, task: Any,
                          workdir: Path) -> tuple[nn.Module, str | None]:
     """The student `spec` describes, built from `teacher` (weights carried over), and the

@@ -230,6 +230,7 @@ class _Run:
             build_architecture,
             fit_to_task,
             load_source,
+            pruned_student,
             student_from_teacher,
         )
 
@@ -239,6 +240,8 @@ class _Run:
         if source.from_teacher is not None:
             env.student, env.student_tokenizer = student_from_teacher(
                 teacher, source.from_teacher, env.task, folder)
+        elif source.pruned_copy is not None:
+            env.student = pruned_student(teacher, source.pruned_copy, env.task, self.recipe.seed)
         elif source.model is not None:
             env.student = fit_to_task(load_source(source.model), source.model, env.task)
         else:

@@ -5,6 +5,7 @@
     teacher: minilm-l6                            # or {model: DIR} / {arch: fashion-cnn}
     student:                                      # optional: what `distill` trains
       from_teacher: {layers: [0, 5], hidden_size: 256, vocab_size: 8000}
+      # or, for any architecture: pruned_copy: {ratio: 0.5}
     stages:
       - finetune: {freeze_layers: 2}              # technique name: its config
         train: {steps: 600, lr: 8.0e-5, bf16: true}
@@ -35,6 +36,7 @@ from tinyai.config import Config, unknown_key_message
 from tinyai.distill.core import SoftTargets
 from tinyai.distill.students import StudentSpec
 from tinyai.errors import ConfigError
+from tinyai.prune.config import StructuredPruning
 from tinyai.tasks.spec import TaskSpec
 from tinyai.train import TrainConfig
 
@@ -69,19 +71,24 @@ class ModelSource(Config):
 
 @dataclasses.dataclass
 class StudentSource(Config):
-    """The student a `distill` stage trains: `from_teacher` shrinks the teacher (layers kept,
-    widths, `vocab_size` sub-words of the task's text, factorized embeddings), or `arch` /
-    `model` as for the teacher."""
+    """The student a `distill` stage trains: `from_teacher` shrinks a BERT teacher (layers
+    kept, widths, `vocab_size` sub-words of the task's text, factorized embeddings);
+    `pruned_copy` is any teacher with fewer channels / units, by structured pruning of a copy
+    (`{pruned_copy: {ratio: 0.5}}`, the keys of StructuredPruning); or `arch` / `model` as
+    for the teacher."""
 
     from_teacher: StudentSpec | None = None
+    pruned_copy: StructuredPruning | None = None
     model: str | None = None
     arch: str | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        given = [k for k in ("from_teacher", "model", "arch") if getattr(self, k) is not None]
+        given = [k for k in ("from_teacher", "pruned_copy", "model", "arch")
+                 if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("exactly one of from_teacher, model or arch must be given")
+            raise ValueError("exactly one of from_teacher, pruned_copy, model or arch must be "
+                             "given")
         if self.config and self.arch is None:
             raise ValueError("config sets an architecture's fields: use it with arch")
 

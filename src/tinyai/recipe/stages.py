@@ -25,6 +25,7 @@ from torch import nn
 from tinyai import registry
 from tinyai.config import Config
 from tinyai.errors import ConfigError
+from tinyai.models.calling import call_model
 from tinyai.recipe.schema import Stage
 from tinyai.train import TrainConfig, TrainHooks
 
@@ -187,7 +188,7 @@ def calibrate(model: nn.Module, task: Any, examples: int, seed: int,
     model.eval()
     with torch.no_grad():
         for batch in task.batches(data.subset(chosen), batch_size):
-            model(**_on_device(task.model_inputs(batch), model))
+            call_model(model, _on_device(task.model_inputs(batch), model))
     model.train(was_training)
 
 
@@ -199,7 +200,7 @@ def one_batch_loss(task: Any, seed: int, batch_size: int = 32) -> Any:
     def loss_fn(model: nn.Module) -> torch.Tensor:
         inputs = _on_device(task.model_inputs(batch), model)
         labels = {k: v for k, v in batch.items() if k not in inputs}
-        return task.loss(model(**inputs), {**inputs, **_on_device(labels, model)})
+        return task.loss(call_model(model, inputs), {**inputs, **_on_device(labels, model)})
 
     return loss_fn
 

@@ -107,11 +107,21 @@ def sample_inputs(predictor: Any, count: int) -> Any:
         return rng.integers(0, 256, shape, dtype=np.uint8)
     if kind == "audio":
         return (rng.standard_normal((count, int(settings["num_samples"]))) * 0.1).astype(np.float32)
+    if kind == "arrays":
+        return _sample_arrays(settings["inputs"], count)
     if kind == "chars":
         seq_len = int(settings["seq_len"])
         text = (SAMPLE_PROSE * (seq_len // len(SAMPLE_PROSE) + 1))[:seq_len]
         return [text] * count
     raise ArtifactError(f"no benchmark input for preprocessing type {kind!r}")
+
+
+def _sample_arrays(specs: list[dict[str, Any]], count: int) -> dict[str, np.ndarray]:
+    """Zeros of each input's exported example shape (valid token ids, too)."""
+    def shape(spec: dict[str, Any]) -> list[int]:
+        return spec.get("example_shape") or [1 if n is None else n for n in spec["shape"]]
+
+    return {s["name"]: np.zeros((count, *shape(s)), dtype=s["dtype"]) for s in specs}
 
 
 def _timed(fn: Any, runs: int, warmup: int) -> list[float]:

@@ -12,9 +12,13 @@ from tinyai.errors import DataError
 from tinyai.runtime import preprocess
 from tinyai.runtime.charlm import CharModel, Cursor, generate
 
-CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-classification")
+CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-classification",
+                        "array-classification")
+REGRESSION_KINDS = ("text-regression", "array-regression")
 TEXT_KINDS = ("text-classification", "text-regression", "sentence-embedding")
-ARRAY_KINDS = ("image-classification", "audio-classification")  # also take an array batch
+# Kinds that also take one array (a batch); array-* also a mapping {input name: array}.
+ARRAY_KINDS = ("image-classification", "audio-classification", "array-classification",
+               "array-regression", "array-lm")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -28,7 +32,8 @@ class Predictor:
 
     text-classification / text-regression / sentence-embedding: sentences (or pairs);
     image-classification: image paths or uint8 arrays; audio-classification: wav paths or
-    float32 waveforms; char-lm: prompts to complete (see also `complete` and `suggest`).
+    float32 waveforms; char-lm: prompts to complete (see also `complete` and `suggest`);
+    array-*: an array (a batch), a mapping {input name: array}, or a list of examples.
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], session: Any) -> None:
@@ -55,7 +60,9 @@ class Predictor:
             if len({len(i) for i in ids}) != 1:
                 raise DataError("prompts in one char-lm batch must have the same length")
             return {"input_ids": np.stack(ids), **self.char_model().empty_state(len(ids))}
-        return self.inputs(list(raw) if not isinstance(raw, np.ndarray) else raw)
+        if isinstance(raw, np.ndarray | dict):  # an image batch; named arrays
+            return self.inputs(raw)
+        return self.inputs(list(raw))
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The model's output for already-preprocessed inputs (a char model's state, when not
@@ -73,7 +80,9 @@ class Predictor:
         """`raw` as a non-empty list of inputs (or an array batch of images or clips)."""
         if isinstance(raw, str | Path) or (isinstance(raw, tuple) and self.kind in TEXT_KINDS):
             raw = [raw]
-        elif isinstance(raw, np.ndarray) and self.kind in ARRAY_KINDS:
+        elif (isinstance(raw, np.ndarray) and self.kind in ARRAY_KINDS) or (
+            isinstance(raw, dict) and self.kind.startswith("array-")
+        ):
             return raw
         if not isinstance(raw, list | tuple):
             shown = f"an array of {raw.dtype}" if isinstance(raw, np.ndarray) else \
@@ -96,7 +105,7 @@ class Predictor:
         out = self.outputs(raw)
         if self.kind in CLASSIFICATION_KINDS:
             return self._labels(out, int(options.get("top_k", 1)))
-        if self.kind == "text-regression":
+        if self.kind in REGRESSION_KINDS:
             return [{"score": float(v)} for v in out.reshape(len(out), -1)[:, 0]]
         if self.kind == "sentence-embedding":
             return [{"embedding": row.astype(float).tolist()} for row in out]

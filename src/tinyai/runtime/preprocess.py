@@ -189,6 +189,44 @@ class CharInputs:
         return "".join(self.vocab[int(i)] for i in ids)
 
 
+class ArrayInputs:
+    """Raw arrays -> the model's named inputs, checked against the shapes it was exported for.
+
+    Takes one array (a model with one input), a mapping {input name: array}, or a list of
+    per-example arrays / mappings (stacked into a batch).
+    """
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.specs = {spec["name"]: spec for spec in settings["inputs"]}
+
+    def __call__(self, raw: Any) -> dict[str, np.ndarray]:
+        if isinstance(raw, dict):
+            named = raw
+        elif isinstance(raw, list | tuple) and raw and isinstance(raw[0], dict):
+            named = {k: np.stack([np.asarray(example[k]) for example in raw]) for k in raw[0]}
+        elif len(self.specs) == 1:
+            named = {next(iter(self.specs)): np.asarray(raw) if not isinstance(raw, list | tuple)
+                     else np.stack([np.asarray(x) for x in raw])}
+        else:
+            raise DataError(f"this model takes {len(self.specs)} arrays; pass "
+                            f"{{{', '.join(map(repr, self.specs))}: ...}}")
+        return {name: self._checked(name, named) for name in self.specs}
+
+    def _checked(self, name: str, named: dict[str, Any]) -> np.ndarray:
+        if name not in named:
+            raise DataError(f"input {name!r} is missing; this model takes {', '.join(self.specs)}")
+        spec = self.specs[name]
+        array = np.asarray(named[name])
+        want = spec["shape"]
+        ok = array.ndim == len(want) + 1 and all(
+            w is None or w == n for w, n in zip(want, array.shape[1:], strict=True))
+        if not ok:
+            shown = ["N", *("*" if w is None else str(w) for w in want)]
+            raise DataError(f"input {name!r} has shape {list(array.shape)}; this model takes "
+                            f"[{', '.join(shown)}]")
+        return np.ascontiguousarray(array, dtype=np.dtype(spec["dtype"]))
+
+
 def build(root: Path, settings: dict[str, Any]) -> Any:
     """The input converter for an artifact's ``preprocessing`` section.
 
@@ -201,6 +239,7 @@ def build(root: Path, settings: dict[str, Any]) -> Any:
         "image": lambda: ImageInputs(settings),
         "audio": lambda: AudioInputs(settings),
         "chars": lambda: CharInputs(settings),
+        "arrays": lambda: ArrayInputs(settings),
     }
     if kind not in builders:
         raise ArtifactError(f"unknown preprocessing type {kind!r} in the manifest; upgrade tinyai")

@@ -21,7 +21,8 @@ Check = Callable[[Any, str], None]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BIG = 1 << 50  # a byte count or offset no real file reaches
-_PREPROCESSING_TYPES = ("text", "image", "audio", "chars")
+_PREPROCESSING_TYPES = ("text", "image", "audio", "chars", "arrays")
+_ARRAY_DTYPES = ("float32", "int64")
 
 
 class _Bad(Exception):
@@ -246,4 +247,11 @@ _PREPROCESSING: dict[str, Check] = {
     "chars": _record(
         {"vocab": _list(_text, 1, 1 << 16)}, {"seq_len": _int(1, 1 << 16)}
     ),
+    "arrays": _record({
+        "inputs": _list(_record(
+            {"name": _str, "dtype": _one_of(*_ARRAY_DTYPES),
+             "shape": _list(_nullable(_int(1, 1 << 24)), max_len=8)},
+            {"example_shape": _list(_int(1, 1 << 24), max_len=8)},
+        ), 1, 64),
+    }),
 }

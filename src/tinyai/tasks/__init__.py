@@ -13,7 +13,8 @@ special-case a task. Keyword arguments per task:
 
 Your own data: ``get_task(kind, data={"train": ..., "test": ...}, **options)`` with kind one
 of text-classification, text-regression, image-classification, audio-classification (see
-tinyai.tasks.custom).
+tinyai.tasks.custom), or array-classification, array-regression, array-lm for your own
+tensors (.npz / .npy / .safetensors files or arrays in memory; see tinyai.tasks.arrays).
 """
 
 from __future__ import annotations
@@ -79,9 +80,27 @@ def get_task(name: str, **kwargs: Any) -> Task:
             "with data={split: path} for your own data"
         )
     try:
-        return factory(**kwargs)
+        task = factory(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"bad option for task {name}: {exc}") from None
+    if name not in _FACTORIES:
+        task.spec = _spec_of_files(name, kwargs)
+    return task
+
+
+def _spec_of_files(kind: str, options: dict[str, Any]) -> Any:
+    """The `TaskSpec` of a task on the user's files (absolute paths), so an artifact made
+    from it can be scored on that data again; None for arrays in memory or other options."""
+    from pathlib import Path
+
+    from tinyai.tasks.spec import TaskSpec
+
+    data, rest = options.get("data"), {k: v for k, v in options.items() if k != "data"}
+    files = isinstance(data, dict) and all(isinstance(v, str | Path) for v in data.values())
+    if not files or set(rest) - {"max_length", "image_size"}:
+        return None
+    paths = {str(k): str(Path(v).resolve()) for k, v in data.items()}
+    return TaskSpec(data=paths, kind=kind, **rest)
 
 
 __all__ = ["TASK_NAMES", "Task", "get_task"]

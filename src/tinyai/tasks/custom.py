@@ -11,6 +11,8 @@ eval present (else train). Class names come from the train split and must match 
 - image-classification: folders of images per class; ``image_size`` (h, w) resizes;
   normalisation defaults to the train split's per-channel mean and std.
 - audio-classification: folders of 16 kHz mono 16-bit wavs per class.
+- array-classification, array-regression, array-lm: the user's own tensors (.npz, .npy,
+  .safetensors files or arrays in memory; see tinyai.tasks.arrays).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ CUSTOM_KINDS = (
     "text-regression",
     "image-classification",
     "audio-classification",
+    "array-classification",
+    "array-regression",
+    "array-lm",
 )
 EVAL_PREFERENCE = ("test", "dev", "val", "eval")
 
@@ -114,4 +119,8 @@ def custom_task(kind: str, data: dict[str, Any], **kwargs: Any) -> Task:
         datasets = _load_all(data, load_audio_folder)
         task = AudioClassificationTask(classes=_same_classes(datasets), **kwargs)
         return _attach(task, kind, datasets)
+    if kind.startswith("array-"):
+        from tinyai.tasks.arrays import array_task
+
+        return array_task(kind, data, **kwargs)
     raise ConfigError(f"unknown task kind {kind!r} for your own data; choose one of {CUSTOM_KINDS}")

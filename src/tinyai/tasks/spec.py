@@ -23,7 +23,7 @@ from tinyai.config import Config
 from tinyai.errors import ConfigError, DataError
 
 USER_KINDS = ("text-classification", "text-regression", "image-classification",
-              "audio-classification")
+              "audio-classification", "array-classification", "array-regression", "array-lm")
 TEXT_SUFFIXES = (".tsv", ".tab", ".txt", ".csv")
 
 
@@ -33,9 +33,10 @@ class TaskSpec(Config):
 
     name: a built-in task (sst2, cola, mrpc, stsb, stsb-embed, fashion-mnist,
         speech-commands, shakespeare).
-    data: the user's own files, split name -> path (a TSV/CSV table, or a folder with one
-        sub-folder of wavs or images per class); the held-out split is the first of test /
-        dev / val / eval present.
+    data: the user's own files, split name -> path (a TSV/CSV table, a folder with one
+        sub-folder of wavs or images per class, or arrays: .npz / .npy / .safetensors or a
+        folder of .npy files); the held-out split is the first of test / dev / val / eval
+        present.
     kind: the task kind for `data` (inferred from the files when None).
     holdout: with `data` holding only a train split, this fraction of it (seeded) becomes
         the held-out "test" split.
@@ -177,6 +178,10 @@ def _check_classes(task: Any, where: str) -> None:
 
 def infer_kind(path: Path, label_column: str = "label") -> str:
     """The task kind of a user's data file or folder, from what it holds."""
+    from tinyai.tasks.arrays import infer_array_kind, is_array_source
+
+    if is_array_source(path):
+        return infer_array_kind(path)
     if path.is_file():
         if path.suffix.lower() not in TEXT_SUFFIXES:
             raise DataError(f"{path} is not a table (.tsv/.csv) nor a folder of class folders; "
