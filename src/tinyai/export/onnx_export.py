@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyai.errors import ModelError
 from tinyai.export import extensions
+from tinyai.export.hf_attention import key_padding_attention
 
 if TYPE_CHECKING:
     import onnx
@@ -50,7 +51,7 @@ def to_onnx(
         [o for o in ("dynamo", "torchscript") if o != first] if config.fallback else []
     )
     errors = []
-    with _eval_mode(model), _quiet():
+    with _eval_mode(model), _quiet(), key_padding_attention(model):
         for exporter in order:
             try:
                 export_fn = _dynamo if exporter == "dynamo" else _torchscript
@@ -76,7 +77,7 @@ def choose_exporter(model: nn.Module, exporter: str) -> str:
 
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
     # Graph passes and translations rely on dynamo's graph (parameter names, op overloads).
-    rewritten = bool(extensions.passes_for(model) or extensions.translation_table())
+    rewritten = bool(extensions.passes_for(model) or extensions.has_required_translations())
     return "torchscript" if recurrent and not rewritten else "dynamo"
 
 

@@ -19,6 +19,8 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from tinyai.export.extensions import translation_table
+from tinyai.export.hf_attention import key_padding_attention
 from tinyai.quantize.onnx_pass import (
     float_shadow,
     leftover_float_weights,
@@ -75,7 +77,11 @@ def _export(
 ) -> onnx.ModelProto:
     model.eval()
     names = list(example_inputs)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        key_padding_attention(model),
+    ):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             model,
@@ -86,6 +92,7 @@ def _export(
             dynamic_shapes=_dynamic_shapes(example_inputs),
             dynamo=True,
             verbose=False,
+            custom_translation_table=translation_table(),
         )
     assert program is not None
     return program.model_proto
