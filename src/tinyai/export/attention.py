@@ -26,12 +26,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import onnx_ir as ir
 import torch
 from onnx.defs import OpSchema
+from onnxscript import ir
 from onnxscript import opset18 as op
-from onnxscript._internal.values import Op, Opset
 from onnxscript.function_libs.torch_lib.ops.nn import aten_scaled_dot_product_attention
+from onnxscript.values import Op, Opset
 
 from tinyai.export.extensions import register_onnx_translation
 
