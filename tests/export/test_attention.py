@@ -17,14 +17,13 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from attention_cases import ort_ops, tiny_bert
 from torch import nn
 
 import tinyai
 from tinyai.export import attention
 from tinyai.export.onnx_export import choose_exporter
 from tinyai.quantize.export import export_float_onnx
-
-from attention_cases import ort_ops, tiny_bert  # isort: skip  (tests/export, on sys.path)
 
 FP32_TOLERANCE = 1e-4
 
