@@ -204,7 +204,9 @@ def measure(plan: Plan, optimum_cli: str | None) -> list[dict[str, Any]]:
         runners[BOUND] = bound
         rows.append({"variant": BOUND, "gemm_nodes": bound.nodes})
         log("timing all rows, interleaved")
+        load_before = os.getloadavg()[0]
         timings = interleaved_timings(runners, b1, b32, plan.rounds)
+        load = [round(load_before, 1), round(os.getloadavg()[0], 1)]  # others move the times
     for row in rows:
         row.update(timings.get(row["variant"], {}))
     tokens = float(np.mean([m.sum() for _, m in b1]))
@@ -216,6 +218,7 @@ def measure(plan: Plan, optimum_cli: str | None) -> list[dict[str, Any]]:
             "cpu": _cpu_model(),
             "sentences": len(b1),
             "rounds": plan.rounds,
+            "load_average_before_after": load,
         },
         *rows,
     ]
@@ -265,7 +268,7 @@ def _targets(by_name: dict[str, dict], head: dict) -> str:
     ms = ours["latency_b1_ms"]
     text = [
         f"\nCPU: {head['cpu']}; {head['sentences']} sentences, {head['mean_tokens']:.1f} tokens "
-        f"on average, {head['rounds']} rounds.",
+        f"on average, {head['rounds']} rounds; load average {head['load_average_before_after']}.",
         f"Static int8 (fused) / int8 GEMM bound: {ms / bound['latency_b1_ms']:.2f}x "
         f"(target <= 1.5x); the peak-rate bound of BENCHMARKS.md is "
         f"{head['peak_rate_bound_ms']:.3f} ms ({ms / head['peak_rate_bound_ms']:.2f}x).",
