@@ -51,8 +51,10 @@ VARIANTS = [
 class Runner:
     """Uniform predict(ids, mask) -> np.ndarray for torch modules and ONNX files."""
 
-    def __init__(self, kind: str, obj: Any, size: int) -> None:
+    def __init__(self, kind: str, obj: Any, size: int, output: str | None = None) -> None:
+        """`output`: the ONNX output to return (default: the first)."""
         self.kind, self.obj, self.size = kind, obj, size
+        self.fetch = [output] if output else None
         if kind == "onnx":
             import onnxruntime as ort
 
@@ -62,7 +64,7 @@ class Runner:
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.kind == "onnx":
-            return self.sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            return self.sess.run(self.fetch, {"input_ids": ids, "attention_mask": mask})[0]
         with torch.inference_mode():
             return (
                 self.obj(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))

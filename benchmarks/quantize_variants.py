@@ -134,7 +134,14 @@ def _ort_dynamic(float_path: Path) -> Path:
     clean = float_path.with_name("ort_input.onnx")
     onnx.save(proto, str(clean))
     out = float_path.with_name("ort_dynamic.onnx")
-    quantize_dynamic(str(clean), str(out), weight_type=QuantType.QInt8)
+    # ONNX shape inference cannot type the fused attention (a contrib op); ORT's own error
+    # message asks for this default.
+    quantize_dynamic(
+        str(clean),
+        str(out),
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     return out
 
 

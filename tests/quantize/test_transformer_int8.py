@@ -76,7 +76,9 @@ def test_ort_runs_integer_gemms_and_plain_layernorms(exported, tmp_path) -> None
     ops = [n.op_type for n in onnx.load(optimized).graph.node]
     linears = [m for m in model.modules() if isinstance(m, QuantizedLinear)]
     used = 6 * LAYERS  # q, k, v, attention output, FFN in, FFN out (the pooler is unused)
-    assert ops.count("MatMulIntegerToFloat") == used and "MatMul" in ops  # attention only
+    assert ops.count("MatMulIntegerToFloat") == used and "MatMul" not in ops
+    # the attention core between the integer projections is one fused kernel per layer
+    assert ops.count("MultiHeadAttention") == LAYERS and "Softmax" not in ops
     assert "SkipLayerNormalization" not in ops  # its CPU kernel is the slow scalar loop
     assert ops.count("LayerNormalization") == 1 + 2 * LAYERS
     assert len(linears) == used + 1

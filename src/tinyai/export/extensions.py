@@ -5,7 +5,9 @@ Three hooks, each keyed by what a technique adds to a model:
 * `register_onnx_translation(torch_op, onnx_fn)`: an entry for the dynamo exporter's
   ``custom_translation_table`` (torch op overload -> onnxscript function). Use it when a
   technique's module calls a custom torch op (``torch.library``) that should become, say,
-  ``com.microsoft::MatMulNBits``.
+  ``com.microsoft::MatMulNBits``. With ``required=False`` it is only a faster form of an op the
+  exporter handles anyway (`tinyai.export.attention`: SDPA as one fused attention node), which
+  by itself is no reason to pick the dynamo exporter.
 * `register_graph_pass(module_type, fn)`: ``fn(model_proto, torch_model) -> model_proto`` runs
   on the exported graph whenever the torch model contains a module of `module_type`. Use it
   to rewrite patterns after export, e.g. replace a dequantize-then-MatMul pattern by
@@ -24,6 +26,7 @@ parity check, so whatever they produce is checked and measured like the rest.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,13 +39,26 @@ Rewrite = Callable[["onnx.ModelProto"], "onnx.ModelProto"]
 Substitute = Callable[["nn.Module"], tuple["nn.Module", Rewrite]]
 
 _TRANSLATIONS: dict[Any, Callable[..., Any]] = {}
+_REQUIRED: set[Any] = set()  # ops whose translation the model cannot export without
 _GRAPH_PASSES: list[tuple[type, GraphPass]] = []
 _SUBSTITUTES: list[tuple[type, Substitute]] = []
+# Translations tinyai ships, registered when their module is imported.
+_BUILTIN_TRANSLATIONS = ("tinyai.export.attention",)
 
 
-def register_onnx_translation(torch_op: Any, onnx_fn: Callable[..., Any]) -> None:
-    """Export calls to `torch_op` (an OpOverload) with the onnxscript function `onnx_fn`."""
+def register_onnx_translation(
+    torch_op: Any, onnx_fn: Callable[..., Any], *, required: bool = True
+) -> None:
+    """Export calls to `torch_op` (an OpOverload) with the onnxscript function `onnx_fn`.
+
+    `required=False` marks a translation that only speeds up an op the exporter can export
+    anyway; it does not make `export` choose the dynamo exporter for, e.g., a GRU model.
+    """
     _TRANSLATIONS[torch_op] = onnx_fn
+    if required:
+        _REQUIRED.add(torch_op)
+    else:
+        _REQUIRED.discard(torch_op)
 
 
 def register_graph_pass(module_type: type, fn: GraphPass) -> None:
@@ -58,12 +74,20 @@ def register_export_substitute(module_type: type, fn: Substitute) -> None:
 
 
 def translation_table() -> dict[Any, Callable[..., Any]]:
+    """What to pass as the dynamo exporter's ``custom_translation_table`` (built-ins included)."""
+    for module in _BUILTIN_TRANSLATIONS:
+        importlib.import_module(module)
     return dict(_TRANSLATIONS)
 
 
 def _present(model: nn.Module, hooks: list[tuple[type, Any]]) -> list[Any]:
     types = {type(m) for m in model.modules()}
     return [fn for module_type, fn in hooks if any(issubclass(t, module_type) for t in types)]
+
+
+def has_required_translations() -> bool:
+    """Whether a registered translation needs the dynamo exporter (see `required`)."""
+    return bool(_REQUIRED)
 
 
 def passes_for(model: nn.Module) -> list[GraphPass]:

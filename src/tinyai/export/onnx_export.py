@@ -24,6 +24,7 @@ from tinyai.errors import ModelError
 from tinyai.export import extensions
 from tinyai.export.dedup import dedup_initializers
 from tinyai.export.errors import export_error_line
+from tinyai.export.hf_attention import key_padding_attention
 from tinyai.models.calling import Binding, bind
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def to_onnx(
         [o for o in ("dynamo", "torchscript") if o != first] if config.fallback else []
     )
     errors = []
-    with _eval_mode(model), _quiet():
+    with _eval_mode(model), _quiet(), key_padding_attention(model):
         for exporter in order:
             try:
                 export_fn = _dynamo if exporter == "dynamo" else _torchscript
@@ -170,7 +171,9 @@ def choose_exporter(model: nn.Module, exporter: str) -> str:
     from torch import nn
 
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
-    return "torchscript" if recurrent else "dynamo"
+    # Graph passes and translations rely on dynamo's graph (parameter names, op overloads).
+    rewritten = bool(extensions.passes_for(model) or extensions.has_required_translations())
+    return "torchscript" if recurrent and not rewritten else "dynamo"
 
 
 def _positional(model: nn.Module, binding: Binding) -> nn.Module:
