@@ -16,6 +16,7 @@ saved form, so a resumed run ends where an uninterrupted one would.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -100,7 +101,9 @@ class _Run:
         model = self._start(env)
         for index, stage in enumerate(self.recipe.stages, start=1):
             if index - 1 == self.teacher_stage:
-                env.teacher = model
+                # A copy: later stages change the model in place (pruning while learning
+                # from the teacher's soft targets), and the teacher must stay as it was.
+                env.teacher = copy.deepcopy(model)
             model = self._stage(index, stage, model, env)
         self._finish()
         return self.metrics
