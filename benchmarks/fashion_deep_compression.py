@@ -146,7 +146,7 @@ def measure_phase(quick: bool) -> dict[str, Any]:
     task = get_task("fashion-mnist")
     feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
     latency = interleaved_latency({k: artifacts[k] for k in ("teacher", "clustered")}, feed,
-                                  rounds=20 if quick else 200)
+                                  rounds=5 if quick else 200)
     teacher, clustered = measured["teacher"], measured["clustered"]
     return {
         "recipe": f"recipes/{RECIPE}.yaml",

@@ -96,7 +96,7 @@ def run_lottery(quick: bool) -> dict[str, Any]:
     folder = cache_dir("bench", _bench(quick), "lottery")
     train = TrainConfig(epochs=2, batch_size=128, lr=1.2e-3, warmup=0.05, decay="cosine",
                         weight_decay=1e-4, log_every=100, steps=QUICK_STEPS if quick else 0)
-    config = LotteryConfig(rounds=2 if quick else 8, prune_per_round=0.2,
+    config = LotteryConfig(rounds=1 if quick else 8, prune_per_round=0.2,
                            rewind_step=2 if quick else 200, exclude=())
     trained = [0]
 
@@ -138,7 +138,7 @@ def measure_phase(quick: bool) -> dict[str, Any]:
                      "artifact_bytes": m.bytes, "accuracy": m.metric, "examples": m.examples}
     task = fashion_task(quick)
     feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
-    latency = interleaved_latency(artifacts, feed, rounds=20 if quick else 200)
+    latency = interleaved_latency(artifacts, feed, rounds=5 if quick else 200)
     dense = rows["teacher"]
     for name, row in rows.items():
         row["latency_ms"], row["latency_min_ms"] = latency[name], latency[f"{name}:min"]
@@ -152,7 +152,7 @@ def measure_phase(quick: bool) -> dict[str, Any]:
         "fashion": rows,
         "teachers": teachers(runs),
         "lottery": json.loads((cache_dir("bench", _bench(quick)) / "lottery.json").read_text()),
-        "sensitivity": sensitivity_study(teacher_model, task, 500 if quick else 2000),
+        "sensitivity": sensitivity_study(teacher_model, task, 200 if quick else 2000),
         "machine": vars(teacher_metrics.machine),
     }
 
