@@ -47,3 +47,23 @@ def test_bench_cli_prints_json(run_cli):
     result = json.loads(proc.stdout)
     assert result["task"] == "shakespeare" and result["batch_size"] == 4
     assert result["input_shapes"] == {"input_ids": [1, 128]}
+
+
+def test_bench_times_several_artifacts_side_by_side(run_cli):
+    from tinyai.runtime.size import artifact_bytes
+
+    paths = [artifact(name)[2] for name in ("mlp-pruned", "char-gru")]
+    proc = run_cli("bench", *map(str, paths), "--json", "--runs", "10", "--warmup", "1")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    first, second = result["rows"]
+    assert first["x_faster"] == 1.0 and first["bytes"] == artifact_bytes(paths[0])
+    ratio = first["latency_ms"]["median"] / second["latency_ms"]["median"]
+    assert abs(second["x_faster"] - ratio) < 1e-2
+    assert result["rounds"] * result["runs_per_round"] == 10
+
+
+def test_end_to_end_and_model_latency_come_from_the_same_runs():
+    _, _, path = artifact("mlp-pruned")
+    result = bench(path, runs=12, warmup=1, batch_size=4)
+    assert result["latency_ms"]["runs"] == result["end_to_end_latency_ms"]["runs"] == 12

@@ -42,8 +42,7 @@ def bench(
     isolate: bool = True,
 ) -> dict[str, Any]:
     """Benchmark `artifact`; returns a JSON-able dict (see module docstring)."""
-    if runs < 1 or warmup < 0 or batch_size < 1 or threads < 1:
-        raise ValueError("runs, batch_size and threads must be >= 1 and warmup >= 0")
+    _check_counts(runs, warmup, batch_size, threads)
     args = {
         "artifact": str(artifact),
         "threads": threads,
@@ -53,17 +52,41 @@ def bench(
     }
     if not isolate:
         return _measure(**args)
+    return _in_fresh_process("measure", args, threads, str(artifact))
+
+
+def compare(
+    artifacts: list[str | Path], threads: int = 1, runs: int = 50, warmup: int = 5,
+    rounds: int = 10,
+) -> dict[str, Any]:
+    """Batch-1 latency of several artifacts side by side: one fresh process loads them all,
+    then times them in `rounds` interleaved rounds of runs // rounds each, so a change in the
+    machine's load hits every artifact alike; ratios are to the first artifact."""
+    _check_counts(runs, warmup, 1, threads)
+    if len(artifacts) < 2 or rounds < 1:
+        raise ArtifactError("compare needs two or more artifacts and rounds >= 1")
+    args = {"artifacts": [str(a) for a in artifacts], "threads": threads, "runs": runs,
+            "warmup": warmup, "rounds": rounds}
+    return _in_fresh_process("compare", args, threads, ", ".join(map(str, artifacts)))
+
+
+def _check_counts(runs: int, warmup: int, batch_size: int, threads: int) -> None:
+    if runs < 1 or warmup < 0 or batch_size < 1 or threads < 1:
+        raise ArtifactError("runs, batch size and threads must be >= 1 and warmup >= 0; "
+                            "give positive counts")
+
+
+def _in_fresh_process(kind: str, args: dict[str, Any], threads: int, what: str) -> Any:
     proc = subprocess.run(
-        [sys.executable, "-m", "tinyai.runtime.bench", json.dumps(args)],
+        [sys.executable, "-m", "tinyai.runtime.bench", kind, json.dumps(args)],
         capture_output=True,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": str(threads)},
     )
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
-        raise ArtifactError(
-            f"benchmark of {artifact} failed: {lines[-1] if lines else proc.returncode}"
-        )
+        reason = lines[-1] if lines else proc.returncode
+        raise ArtifactError(f"benchmark of {what} failed: {reason}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -109,6 +132,7 @@ def _summary(times_ms: list[float]) -> dict[str, float]:
         "p90": round(float(np.percentile(t, 90)), 4),
         "mean": round(float(t.mean()), 4),
         "min": round(float(t.min()), 4),
+        "runs": len(times_ms),
     }
 
 
@@ -132,9 +156,8 @@ def _measure(
     one = predictor.preprocess(sample_inputs(predictor, 1))
     many = predictor.preprocess(sample_inputs(predictor, batch_size))
     latency = _timed(lambda: predictor.run(one), runs, warmup)
-    end_to_end = _timed(
-        lambda: predictor.outputs(sample_inputs(predictor, 1)), max(5, runs // 5), 1
-    )
+    # The same number of runs as the model alone, so the two figures compare.
+    end_to_end = _timed(lambda: predictor.outputs(sample_inputs(predictor, 1)), runs, warmup)
     batch_runs = max(3, runs // 10)
     batch = _timed(lambda: predictor.run(many), batch_runs, max(1, warmup // 5))
     manifest = predictor.manifest
@@ -169,5 +192,30 @@ def _measure(
     }
 
 
-if __name__ == "__main__":  # the isolated worker: python -m tinyai.runtime.bench '{json}'
-    print(json.dumps(_measure(**json.loads(sys.argv[1]))))
+def _compare(artifacts: list[str], threads: int, runs: int, warmup: int,
+             rounds: int) -> dict[str, Any]:
+    from tinyai.runtime import load_artifact
+    from tinyai.runtime.size import artifact_bytes
+
+    predictors = [load_artifact(a, threads=threads) for a in artifacts]
+    inputs = [p.preprocess(sample_inputs(p, 1)) for p in predictors]
+    for p, x in zip(predictors, inputs, strict=True):
+        _timed(lambda p=p, x=x: p.run(x), 0, warmup)
+    per_round = max(1, runs // rounds)
+    times: list[list[float]] = [[] for _ in predictors]
+    for _ in range(rounds):
+        for i, (p, x) in enumerate(zip(predictors, inputs, strict=True)):
+            times[i] += _timed(lambda p=p, x=x: p.run(x), per_round, 0)
+    rows = [{"artifact": a, "bytes": artifact_bytes(a), "latency_ms": _summary(t)}
+            for a, t in zip(artifacts, times, strict=True)]
+    base = rows[0]
+    for row in rows:
+        row["x_faster"] = round(base["latency_ms"]["median"] / row["latency_ms"]["median"], 3)
+        row["x_smaller"] = round(base["bytes"] / row["bytes"], 3)
+    return {"threads": threads, "rounds": rounds, "runs_per_round": per_round,
+            "warmup": warmup, "rows": rows}
+
+
+if __name__ == "__main__":  # the isolated worker: python -m tinyai.runtime.bench KIND '{json}'
+    worker = {"measure": _measure, "compare": _compare}[sys.argv[1]]
+    print(json.dumps(worker(**json.loads(sys.argv[2]))))
