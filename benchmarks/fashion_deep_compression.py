@@ -1,138 +1,49 @@
 """Deep Compression (Han et al. 2016) on the Fashion-MNIST LeNet-5: prune -> cluster -> Huffman.
 
-    python benchmarks/fashion_prune.py --phase train --part fashion --stages teacher [--quick]
-    python benchmarks/fashion_deep_compression.py --phase train [--quick]   # cached models
-    python benchmarks/fashion_deep_compression.py --phase measure [--quick] # stage table
+    python benchmarks/fashion_deep_compression.py                   # train (cached) + measure
+    python benchmarks/fashion_deep_compression.py --phase measure   # re-measure the cached run
+    python benchmarks/fashion_deep_compression.py --quick           # the script on small slices
 
-The dense model is the teacher of benchmarks/fashion_prune.py (one teacher for every pruning
-figure), so that benchmark's teacher stage runs first. Pruning distills from it while the
-sparsity rises (global magnitude ranking, AGP schedule).
-
-Stages, each measured in real encoded bytes of every weight tensor (biases and BatchNorm
-included as fp32 where they stay float):
+The pipeline is the shipped recipe recipes/deep_compression.yaml, run by the same runner as
+`tinyai compress` into tinyai.paths.cache_dir("bench", "fashion_deep_compression"); its
+metrics.json holds what each stage measured on its artifact (accuracy on the 10,000 test
+images through the torch-free runtime, bytes with manifest.json). This script adds what a
+recipe cannot say: the paper's stage-by-stage storage table, computed from the saved model
+of each stage in real encoded bytes of every weight tensor (biases and BatchNorm as fp32
+where they stay float):
   dense     fp32 weights
   pruned    sparse codec (tinyai.runtime.codecs.sparse: values + positions)
   quantized the paper's fixed-width layout: per nonzero a cluster index (8 bits conv, 4 fc)
             and its distance to the previous nonzero (8 bits conv, 5 fc; filler entries
             where a distance overflows) + the fp32 palette
   huffman   tinyai.runtime.codecs.huffman (palette + Huffman indices + Huffman gaps)
-and the final artifact written by tinyai.export (which picks the Huffman codec by itself),
-whose accuracy is measured in ONNX Runtime through tinyai.runtime.
+the per-layer storage of the final artifact (from its manifest), and the batch-1 latency of
+the dense and compressed artifacts timed side by side, interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tinyai.paths import cache_dir
-from tinyai.runtime.size import artifact_bytes
+from benchmarks.recipe_runs import finished_run, interleaved_latency, run_cached, stage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SPARSITY = 0.92
-PRUNE_EPOCHS = 5.0
-# Index widths of the paper's LeNet-5: 8 bits for convolutions, 4 for fully connected layers.
+RECIPE = "deep_compression"
+BENCH = "fashion_deep_compression"
+# Index widths of the paper's LeNet-5: 8 bits for convolutions, 4 for fully connected layers
+# (the recipe's weight-sharing conv_bits / bits).
 FC_BITS, CONV_BITS = 4, 8
 # The paper's fixed-width relative positions (distance to the previous nonzero).
 FC_GAP_BITS, CONV_GAP_BITS = 5, 8
-
-
-def _fit(
-    model: nn.Module,
-    task: Any,
-    n_train: int,
-    epochs: float,
-    lr: float,
-    hook: Any = None,
-    teacher: nn.Module | None = None,
-) -> None:
-    """The pruning benchmark's training loop (AdamW, cosine, Hinton loss when distilling)."""
-    from benchmarks.fashion_prune import fit
-
-    fit(model, task, argparse.Namespace(n_train=n_train), epochs, lr, hook, teacher)
-
-
-def _accuracy(model: nn.Module, task: Any, n_test: int) -> float:
-    """PyTorch accuracy on the first `n_test` test images; leaves the model in eval mode."""
-    from tinyai.measure.evaluate import evaluate
-
-    model.eval()
-    return evaluate(model, task, limit=n_test, batch_size=1000)["metrics"]["accuracy"]
-
-
-def _save(model: nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-
-
-def _teacher(quick: bool) -> nn.Module:
-    from benchmarks.fashion_prune import bench_cache
-    from tinyai.errors import TinyAIError
-    from tinyai.models import is_model_dir, load_model
-
-    path = bench_cache(quick) / "teacher"
-    if not is_model_dir(path):
-        raise TinyAIError(
-            f"no dense teacher in {path}; run benchmarks/fashion_prune.py --phase train "
-            f"--part fashion --stages teacher{' --quick' if quick else ''} first"
-        )
-    return load_model(path).eval()
-
-
-def _load(template: nn.Module, path: Path, folded: bool = False) -> nn.Module:
-    """A copy of `template` (the teacher; pruning keeps its shapes) with the weights in `path`."""
-    from safetensors.torch import load_file
-
-    from tinyai.quantize.cluster import fold_batchnorm
-
-    model = copy.deepcopy(template).eval()
-    model = fold_batchnorm(model) if folded else model
-    model.load_state_dict(load_file(str(path)))
-    return model.eval()
-
-
-def train_phase(stage_dir: Path, quick: bool, sparsity: float, prune_epochs: float) -> None:
-    from tinyai.prune import AGPSchedule, GradualPruner, MagnitudePruning, make_permanent
-    from tinyai.quantize import WeightSharing, quantize_
-    from tinyai.quantize.cluster import fold_batchnorm
-    from tinyai.tasks import get_task
-
-    task = get_task("fashion-mnist")
-    n_train = 2000 if quick else 60_000
-    epochs = (0.5, 0.3) if quick else (prune_epochs, 1)
-    teacher = _teacher(quick)
-    if not (stage_dir / "pruned.safetensors").exists():
-        model = copy.deepcopy(teacher)
-        total = int(epochs[0] * -(-n_train // 128))
-        schedule = AGPSchedule(
-            start_step=0, end_step=int(total * 0.6), frequency=max(total // 40, 1)
-        )
-        pruner = GradualPruner(
-            model, MagnitudePruning(sparsity=sparsity, scope="global", schedule=schedule)
-        )
-        _fit(model, task, n_train, epochs[0], 1e-3, hook=pruner.hook(), teacher=teacher)
-        make_permanent(model)
-        _save(model, stage_dir / "pruned.safetensors")
-    if not (stage_dir / "clustered.safetensors").exists():
-        # Cluster what ships: the exporter folds BatchNorm into the conv anyway.
-        model = fold_batchnorm(_load(teacher, stage_dir / "pruned.safetensors"))
-        config = WeightSharing(bits=FC_BITS, conv_bits=CONV_BITS)
-        quantize_(model, config)
-        _fit(model, task, n_train, epochs[1], 3e-4)  # trains the centroids (and biases)
-        config.step = "convert"
-        quantize_(model, config)
-        _save(model, stage_dir / "clustered.safetensors")
 
 
 def _weights(model: nn.Module) -> list[np.ndarray]:
@@ -158,7 +69,7 @@ def _fixed_width(array: np.ndarray, bits: int, gap_bits: int) -> int:
     positions = np.flatnonzero(flat)
     palette = np.unique(flat[positions])
     if palette.size > (1 << bits) or array.size < 64:
-        return array.nbytes  # not clustered (BatchNorm, biases): stays fp32
+        return array.nbytes  # not clustered (biases): stays fp32
     gaps = np.diff(positions, prepend=-1)  # 1 = right after the previous nonzero
     fillers = int(((gaps - 1) // (1 << gap_bits)).sum())
     entries = positions.size + fillers
@@ -188,36 +99,67 @@ def stage_table(dense: nn.Module, pruned: nn.Module, clustered: nn.Module) -> li
     return [{"stage": s, "bytes": b, "ratio": dense_b / b} for s, b in rows]
 
 
-def measure_phase(stage_dir: Path, quick: bool) -> dict[str, Any]:
-    from tinyai.export import export
+def layer_table(clustered: nn.Module, artifact: Path) -> list[dict[str, Any]]:
+    """Each weight of the final artifact: nonzeros, distinct values, and how the artifact
+    stores it (the codec and bytes its manifest records; plain fp32 in model.onnx if none)."""
+    from tinyai.quantize.cluster import distinct_values
+    from tinyai.runtime import read_manifest
+
+    packed = {t["name"]: t for t in
+              (read_manifest(artifact).get("packed_weights") or {}).get("tensors", [])}
+    rows = []
+    for name, module in clustered.named_modules():
+        if not isinstance(module, nn.Linear | nn.Conv2d):
+            continue
+        weight = module.weight.detach()
+        entry = packed.get(f"{name}.weight")
+        rows.append({
+            "layer": name, "type": type(module).__name__, "weights": weight.numel(),
+            "nonzero": int((weight != 0).sum()), "distinct": distinct_values(weight),
+            "fp32_bytes": 4 * weight.numel(),
+            "stored_bytes": entry["length"] if entry else 4 * weight.numel(),
+            "codec": entry["codec"] if entry else "none (model.onnx)",
+        })
+    return rows
+
+
+def measure_phase(quick: bool) -> dict[str, Any]:
+    from tinyai.models import load_model
+    from tinyai.runtime import read_manifest
     from tinyai.tasks import get_task
 
-    task = get_task("fashion-mnist")
-    n_test = 1000 if quick else 10_000
-    dense = _teacher(quick)
-    models = {
-        "dense": dense,
-        "pruned": _load(dense, stage_dir / "pruned.safetensors"),
-        "clustered": _load(dense, stage_dir / "clustered.safetensors", folded=True),
+    metrics, folder = finished_run(RECIPE, BENCH, quick)
+    records = {name: stage(metrics, name) for name in ("teacher", "pruned", "clustered")}
+    models = {name: load_model(folder / str(r.model_dir)) for name, r in records.items()}
+    artifacts = {name: folder / str(r.artifact) for name, r in records.items()}
+    measured = {}
+    for name, record in records.items():
+        m = record.measure
+        assert m is not None
+        measured[name] = {"bytes": m.bytes, "accuracy": m.metric, "examples": m.examples,
+                          "nonzero_params": m.nonzero_params}
+    final = artifacts["clustered"]
+    measured["clustered"]["files"] = {
+        name: (final / name).stat().st_size for name in
+        [*read_manifest(final)["files"], "manifest.json"]
     }
-    acc = {name: _accuracy(m, task, n_test) for name, m in models.items()}
-    results: dict[str, Any] = {"stages": stage_table(**models), "torch_accuracy": acc}
-    artifacts = {}
-    for name in ("dense", "clustered"):
-        out = export(
-            copy.deepcopy(models[name]),
-            stage_dir / f"artifact-{name}",
-            task,
-            history=[{"technique": "deep-compression", "stage": name}],
-        )
-        artifacts[name] = {
-            "bytes": artifact_bytes(out),
-            "onnx_accuracy": _artifact_accuracy(out, task, n_test),
-        }
-    artifacts["ratio"] = artifacts["dense"]["bytes"] / artifacts["clustered"]["bytes"]
-    results["artifacts"] = artifacts
-    results["nonzero_fraction"] = _nonzero(models["clustered"])
-    return results
+    task = get_task("fashion-mnist")
+    feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
+    latency = interleaved_latency({k: artifacts[k] for k in ("teacher", "clustered")}, feed,
+                                  rounds=5 if quick else 200)
+    teacher, clustered = measured["teacher"], measured["clustered"]
+    return {
+        "recipe": f"recipes/{RECIPE}.yaml",
+        "stages": stage_table(models["teacher"], models["pruned"], models["clustered"]),
+        "artifacts": measured,
+        "artifact_ratio": teacher["bytes"] / clustered["bytes"],
+        "accuracy_drop_pt": 100 * (teacher["accuracy"] - clustered["accuracy"]),
+        "layers": layer_table(models["clustered"], final),
+        "nonzero_fraction": _nonzero(models["clustered"]),
+        "latency_ms": latency,
+        "targets": [vars(t) for t in metrics.targets],
+        "machine": vars(metrics.machine),
+    }
 
 
 def _nonzero(model: nn.Module) -> float:
@@ -225,59 +167,46 @@ def _nonzero(model: nn.Module) -> float:
     return float(sum(np.count_nonzero(a) for a in ws) / sum(a.size for a in ws))
 
 
-def _artifact_accuracy(path: Path, task: Any, n_test: int) -> float:
-    """Accuracy of the deployed file on the first `n_test` test images (onnxruntime, no torch)."""
-    from tinyai.measure.evaluate import evaluate
-
-    return evaluate(path, task, limit=n_test)["metrics"]["accuracy"]
-
-
 def markdown(r: dict[str, Any]) -> str:
     lines = ["| stage | bytes | compression |", "|---|---|---|"]
     lines += [f"| {s['stage']} | {s['bytes']:,} | {s['ratio']:.1f}x |" for s in r["stages"]]
-    a, acc = r["artifacts"], r["torch_accuracy"]
+    a = r["artifacts"]
+    lines += ["", "| artifact (model.onnx + weights.packed + manifest.json) | bytes | "
+              "ONNX Runtime accuracy |", "|---|---|---|"]
+    lines += [f"| {name} | {a[name]['bytes']:,} | {100 * a[name]['accuracy']:.2f} % |"
+              for name in ("teacher", "pruned", "clustered")]
+    lines += ["", "| layer | weights | nonzero | distinct values | fp32 bytes | stored bytes "
+              "| codec |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {x['layer']} | {x['weights']:,} | {100 * x['nonzero'] / x['weights']:.1f} % "
+              f"| {x['distinct']} | {x['fp32_bytes']:,} | {x['stored_bytes']:,} | {x['codec']} |"
+              for x in r["layers"]]
+    lat = r["latency_ms"]
     lines += [
         "",
-        "| artifact (tinyai.export) | file bytes | ONNX Runtime accuracy |",
-        "|---|---|---|",
-        f"| dense fp32 | {a['dense']['bytes']:,} | {100 * a['dense']['onnx_accuracy']:.2f} |",
-        f"| pruned+clustered+Huffman | {a['clustered']['bytes']:,} | "
-        f"{100 * a['clustered']['onnx_accuracy']:.2f} |",
-        "",
-        f"Artifact compression {a['ratio']:.1f}x; torch accuracy dense {100 * acc['dense']:.2f}, "
-        f"pruned {100 * acc['pruned']:.2f}, clustered {100 * acc['clustered']:.2f}; "
-        f"nonzero weights {100 * r['nonzero_fraction']:.1f}%.",
+        f"Artifact {r['artifact_ratio']:.1f}x smaller, {r['accuracy_drop_pt']:+.2f} pt; files "
+        f"{a['clustered']['files']}; nonzero weights {100 * r['nonzero_fraction']:.1f}%; "
+        f"batch-1 latency {lat['teacher']:.3f} -> {lat['clustered']:.3f} ms (median, "
+        "interleaved).",
     ]
+    lines += [f"target {t['name']} {t['limit']}: {t['value']} — {'met' if t['met'] else 'MISSED'}"
+              for t in r["targets"]]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phase", choices=["train", "measure", "all"], default="all")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sparsity", type=float, default=SPARSITY, help="global pruning target")
-    parser.add_argument(
-        "--prune-epochs", type=float, default=PRUNE_EPOCHS, help="epochs of gradual pruning"
-    )
+    parser.add_argument("--quick", action="store_true", help="small slices, to validate the script")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    # The dense teacher is fashion_prune's; each (sparsity, epochs) point has its own
-    # pruned/clustered models (per teacher: "lenet5").
-    stage_dir = cache_dir(
-        "fashion_deep_compression",
-        "quick" if args.quick else "full",
-        f"lenet5-s{args.sparsity}-e{args.prune_epochs}",
-    )
     if args.phase in ("train", "all"):
-        train_phase(stage_dir, args.quick, args.sparsity, args.prune_epochs)
+        run_cached(RECIPE, BENCH, args.quick)
     if args.phase in ("measure", "all"):
-        results = measure_phase(stage_dir, args.quick)
-        results["config"] = {"sparsity": args.sparsity, "prune_epochs": args.prune_epochs}
-        RESULTS.mkdir(exist_ok=True)
-        default = args.sparsity == SPARSITY and args.prune_epochs == PRUNE_EPOCHS
-        suffix = "" if default else f"-s{args.sparsity}-e{args.prune_epochs}"
-        name = "fashion_deep_compression" + ("-quick" if args.quick else "") + suffix + ".json"
-        (RESULTS / name).write_text(json.dumps(results, indent=2))
+        results = measure_phase(args.quick)
+        results["quick"] = args.quick
+        args.results.mkdir(parents=True, exist_ok=True)
+        name = "fashion_deep_compression" + ("_quick" if args.quick else "") + ".json"
+        (args.results / name).write_text(json.dumps(results, indent=1) + "\n")
         print(markdown(results))
 
 

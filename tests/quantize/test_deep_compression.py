@@ -91,3 +91,47 @@ def test_all_zero_or_empty_tensors_pack_losslessly(shape) -> None:
     name, data, meta = codecs.encode_smallest(zeros)
     restored = codecs.decode(name, data, meta, list(shape), "float32")
     assert restored.shape == zeros.shape and not restored.any()
+
+
+
+def test_weight_sharing_clusters_the_conv_weights_that_ship(tmp_path) -> None:
+    """BatchNorm is folded into the conv before clustering, so the exported conv weights hold
+    at most 2**conv_bits distinct values (a BN scale applied after clustering would multiply
+    them by the channel count), and the fold keeps what the model computes."""
+    import copy
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    import tinyai
+    from tinyai.export import ExportConfig
+    from tinyai.models import LeNet5, LeNet5Config
+    from tinyai.quantize import fold_batchnorm
+    from tinyai.runtime.session import read_packed_weights
+    from tinyai.tasks import get_task
+
+    torch.manual_seed(0)
+    model = LeNet5(LeNet5Config(channels=(8, 16), hidden=32))
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.running_var.uniform_(0.5, 2.0)  # a per-channel scale the fold must carry
+    model.eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(fold_batchnorm(copy.deepcopy(model))(x), model(x), atol=1e-5)
+    quantize_(model, WeightSharing(bits=4, conv_bits=3))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    quantize_(model, WeightSharing(bits=4, conv_bits=3, step="convert"))
+
+    fast = ExportConfig(exporter="torchscript")  # seconds; dynamo's first export takes ~30
+    artifact = tinyai.export(model.eval(), tmp_path / "art", task=get_task("fashion-mnist"),
+                             config=fast)
+    graph = onnx.load(str(artifact / "model.onnx"), load_external_data=False).graph
+    shipped = {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.raw_data}
+    packed = json.loads((artifact / "manifest.json").read_text())["packed_weights"]
+    shipped |= read_packed_weights(artifact, packed) if packed else {}
+    convs = [n.input[1] for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) == 2
+    for name in convs:
+        weight = shipped[name]
+        assert 1 < np.unique(weight[weight != 0]).size <= 8, name

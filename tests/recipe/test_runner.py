@@ -39,7 +39,10 @@ def fashion_recipe(**changes: Any) -> dict[str, Any]:
             {"finetune": {}, "train": {"steps": 40, "lr": 3e-3, "batch_size": 64}},
             {"structured-pruning": {"ratio": 0.5, "targets": ["channels"]},
              "train": {"steps": 10, "lr": 1e-3, "batch_size": 64}},
-            {"magnitude-pruning": {"sparsity": 0.5}},
+            # prune while learning from the teacher's soft targets (the teacher: stage 1's model)
+            {"magnitude-pruning": {"sparsity": 0.5, "schedule": {"end_step": 6, "frequency": 2}},
+             "train": {"steps": 8, "lr": 1e-3, "batch_size": 64},
+             "teacher": {"temperature": 4.0, "alpha": 0.5}},
             {"export": {}},
         ],
         "targets": {"max_bytes": 10_000_000, "min_teacher_fraction": 0.5},
@@ -73,11 +76,13 @@ def test_compress_an_image_task_measures_every_stage_on_its_artifact(tmp_path: P
     assert final.measure.metric == pytest.approx(again)
     assert final.measure.bytes == artifact_bytes(artifact)
     assert len(final.train_losses) == 0 and len(metrics.stages[1].train_losses) == 40
+    assert len(metrics.stages[3].train_losses) == 8
     assert [t.met for t in metrics.targets] == [True, True]
     resolved = yaml.safe_load((run / "recipe.yaml").read_text())
     assert resolved["stages"][0]["train"]["warmup"] == 0.1  # every default written out
     history = json.loads((artifact / "manifest.json").read_text())["history"]
     assert [h["technique"] for h in history] == [s.technique for s in metrics.stages]
+    assert str(tmp_path) not in json.dumps(history)  # the recipe's config, not checkpoint paths
     assert "final artifact" in proc.stdout and "target max_bytes" in proc.stdout
 
 

@@ -67,6 +67,7 @@ class SharedWeight(nn.Module):
 
 def weight_sharing(model: nn.Module, config: WeightSharing) -> nn.Module:
     if config.step == "prepare":
+        fold_batchnorm(model)  # cluster the weights that ship (see fold_batchnorm)
         for _, layer in selected(model, config, _LAYERS):
             if parametrize.is_parametrized(layer, "weight"):
                 continue

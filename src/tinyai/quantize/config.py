@@ -204,8 +204,9 @@ class QAT(QuantConfig):
 class WeightSharing(QuantConfig):
     """Deep Compression stage 2: k-means weight sharing with fine-tuned centroids.
 
-    prepare: cluster each layer's nonzero weights into 2**bits centroids (linear init as in
-    Han et al.); the layer then trains only its centroids (gradients summed per cluster), and
+    prepare: fold BatchNorm into the convs it follows (as static int8 does: the clustered
+    weights must be the ones that ship), then cluster each layer's nonzero weights into
+    2**bits centroids (linear init as in Han et al.); the layer then trains only its centroids (gradients summed per cluster), and
     pruned zeros stay zero. convert: bake the shared weights back into plain float weights
     that hold at most 2**bits distinct values, which the Huffman codec stores losslessly.
     """

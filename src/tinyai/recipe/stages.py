@@ -76,7 +76,9 @@ def execute_stage(model: nn.Module, stage: Stage, env: RunEnv, stage_dir: Path) 
             ctx.train(model)  # fine-tune after the technique (e.g. recover from pruning)
     if tech.finalize is not None:
         model = tech.finalize(model)
-    applied = ctx.report.get("resolved_config", config)
+    # What the recipe asked for (or what the handler resolved it to), without the run
+    # directory's checkpoint paths: the history travels in the artifact's manifest.
+    applied = ctx.report.get("resolved_config", stage.config)
     outcome = StageOutcome(applied, time.perf_counter() - start, losses.values(),
                            ctx.report.get("sensitivity"))
     return model, outcome
