@@ -26,27 +26,34 @@ def compress(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a target is missed."),
 ) -> None:
     """Run RECIPE: every stage saved, exported and measured; resumable."""
-    from rich.console import Console
-
     from tinyai.errors import ConfigError
     from tinyai.recipe.schema import load_recipe
 
     loaded = load_recipe(recipe)
-    console = Console(stderr=True)
     if dry_run:
         from tinyai.recipe.plan import plan_table
 
-        wide = Console() if Console().is_terminal else Console(width=160)
-        wide.print(plan_table(loaded))
+        wide_console().print(plan_table(loaded))
         return
     if out is None:
         raise ConfigError("give the run directory: tinyai compress RECIPE -o RUN_DIR")
     if resume and force:
         raise ConfigError("--resume continues a run and --force starts it over; give one")
+    metrics = run_and_print(loaded, out, resume=resume, force=force)
+    if strict and not all(t.met for t in metrics.targets):
+        raise typer.Exit(1)
+
+
+def run_and_print(recipe: Any, out: Path, resume: bool, force: bool) -> Any:
+    """Run a loaded recipe into `out` with progress on stderr, then print the stage table,
+    each target met or missed and the paths of what was written; returns its RunMetrics."""
+    from rich.console import Console
+
     from tinyai.recipe.runner import run_recipe
 
-    metrics = run_recipe(loaded, out, resume=resume, force=force, say=console.print)
-    stdout = Console() if Console().is_terminal else Console(width=160)
+    metrics = run_recipe(recipe, out, resume=resume, force=force,
+                         say=Console(stderr=True).print)
+    stdout = wide_console()
     stdout.print(results_table(metrics))
     for target in metrics.targets:
         verdict = "met" if target.met else "MISSED"
@@ -55,8 +62,14 @@ def compress(
                      + (f" ({target.detail})" if target.detail else ""))
     stdout.print(f"final artifact: {out / 'artifact'}   metrics: {out / 'metrics.json'}   "
                  f"report: {out / 'report.html'}")
-    if strict and not all(t.met for t in metrics.targets):
-        raise typer.Exit(1)
+    return metrics
+
+
+def wide_console() -> Any:
+    """stdout; a table piped to a file or a test is not squeezed to 80 columns."""
+    from rich.console import Console
+
+    return Console() if Console().is_terminal else Console(width=160)
 
 
 def results_table(metrics: Any) -> Any:

@@ -122,7 +122,7 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
         cache_dir = (config.cache_dir or str(paths.cache_dir("teacher-outputs"))
                      if config.cache else None)
         cached = teacher_outputs(teacher, teacher_tokens, cache_dir, _fingerprint(teacher),
-                                 log=config.train.log)
+                                 log=config.train.log, bf16=config.train.bf16)
     probe = tokens.collate(list(range(min(2, len(tokens)))))
     objective = _Objective(student, teacher, _text_inputs(probe), config, layer_pairs)
     params = list(student.parameters()) + list(objective.parameters())

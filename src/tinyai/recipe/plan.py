@@ -36,29 +36,33 @@ def plan_rows(recipe: Recipe) -> list[dict[str, Any]]:
         model = fit_to_task(load_source(source.model), source.model, task)
     else:
         model = build_architecture(source.arch or "", source.config, task, recipe.seed)
-    rows = [_row("0 start", source.describe(), "load" if source.model else "build", model,
-                 summary)]
-    for index, stage in enumerate(recipe.stages, start=1):
-        tech = registry.get(stage.technique)
-        if stage.technique == "distill" and recipe.student is not None:
-            student = recipe.student
-            if student.from_teacher is not None:
-                with tempfile.TemporaryDirectory() as tmp:
-                    model, _ = student_from_teacher(model, student.from_teacher, task, Path(tmp))
-            elif student.model is not None:
-                model = fit_to_task(load_source(student.model), student.model, task)
+    rows = [_row("0 start", source.describe(), "load" if source.model else "build",
+                 summary(model, task.example_inputs(1)))]
+    with tempfile.TemporaryDirectory() as tmp:  # a reduced vocabulary's tokenizer lives here
+        for index, stage in enumerate(recipe.stages, start=1):
+            tech = registry.get(stage.technique)
+            if stage.technique == "distill" and recipe.student is not None:
+                student = recipe.student
+                if student.from_teacher is not None:
+                    model, tokenizer = student_from_teacher(model, student.from_teacher, task,
+                                                            Path(tmp))
+                    if tokenizer is not None:  # later stages read the student's sub-words
+                        task = build_task(recipe.task, tokenizer=tokenizer)
+                elif student.model is not None:
+                    model = fit_to_task(load_source(student.model), student.model, task)
+                else:
+                    model = build_architecture(student.arch or "", student.config, task, 0)
             else:
-                model = build_architecture(student.arch or "", student.config, task, 0)
-        else:
-            model = _size_effect(model, stage, task)
-        rows.append(_row(f"{index} {stage.name}", tech.summary, stage.technique, model, summary,
-                         _training(stage)))
+                model = _size_effect(model, stage, task)
+            # the task's own example (its max_length, the student's tokenizer)
+            table = summary(model, task.example_inputs(1))
+            rows.append(_row(f"{index} {stage.name}", tech.summary, stage.technique, table,
+                             _training(stage)))
     return rows
 
 
-def _row(name: str, what: str, technique: str, model: nn.Module, summary: Any,
+def _row(name: str, what: str, technique: str, table: Any,
          training: str = "") -> dict[str, Any]:
-    table = summary(model)
     return {"stage": name, "technique": technique, "what": what, "training": training,
             "params": table.params, "nonzero": table.nonzero, "bytes": table.packed_bytes}
 
