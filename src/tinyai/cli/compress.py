@@ -24,6 +24,9 @@ def compress(
     force: bool = typer.Option(False, "--force", help="Start OUT over if it holds a run."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan only."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a target is missed."),
+    reuse: Path | None = typer.Option(
+        None, "--reuse", help="An earlier run whose finished stages RECIPE begins with (its "
+        "teacher, say): a new OUT starts after them."),
 ) -> None:
     """Run RECIPE: every stage saved, exported and measured; resumable."""
     from rich.console import Console
@@ -45,7 +48,8 @@ def compress(
         raise ConfigError("--resume continues a run and --force starts it over; give one")
     from tinyai.recipe.runner import run_recipe
 
-    metrics = run_recipe(loaded, out, resume=resume, force=force, say=console.print)
+    metrics = run_recipe(loaded, out, resume=resume, force=force, say=console.print,
+                         reuse=reuse)
     stdout = Console() if Console().is_terminal else Console(width=160)
     stdout.print(results_table(metrics))
     for target in metrics.targets:

@@ -49,9 +49,14 @@ Say = Callable[[str], None]
 
 
 def run_recipe(recipe: Recipe, run_dir: str | Path, resume: bool = False, force: bool = False,
-               say: Say | None = None) -> RunMetrics:
-    """Run `recipe` into `run_dir` and return its metrics (also in run_dir/metrics.json)."""
-    return _Run(recipe, Path(run_dir), resume, force, say or (lambda text: None)).execute()
+               say: Say | None = None, reuse: str | Path | None = None) -> RunMetrics:
+    """Run `recipe` into `run_dir` and return its metrics (also in run_dir/metrics.json).
+
+    `reuse`: an earlier run directory whose finished stages this recipe begins with (the
+    same teacher stage, say); a new run starts after them (see `tinyai.recipe.reuse`)."""
+    run = _Run(recipe, Path(run_dir), resume, force, say or (lambda text: None))
+    run.reuse = Path(reuse) if reuse is not None else None
+    return run.execute()
 
 
 def teacher_index(recipe: Recipe) -> int:
@@ -84,6 +89,7 @@ class _Run:
         self.teacher_stage = teacher_index(recipe)
         self.last = len(recipe.stages)
         self.history: list[Step] = []
+        self.reuse: Path | None = None
 
     # -------------------------------------------------------------- the run
     def execute(self) -> RunMetrics:
@@ -123,6 +129,12 @@ class _Run:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(recipe_file, self.recipe.to_yaml())
+        if self.reuse is not None:
+            from tinyai.recipe.reuse import reuse_stages
+
+            shared = reuse_stages(self.recipe, self.dir, self.reuse)
+            self.say(f"reusing stages 0-{shared} of {self.reuse}")
+            self.resume = True  # the run continues after the stages it was given
 
     def _start(self, env: RunEnv) -> nn.Module:
         """Stage 0: the model the recipe starts from, fitted to the task."""
