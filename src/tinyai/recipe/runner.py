@@ -188,7 +188,8 @@ class _Run:
                     seconds=round(outcome.seconds, 3))
         record = StageRecord(index, stage.name, stage.technique, tech.kind,
                              outcome.config.to_dict(), round(outcome.seconds, 3), None, None,
-                             train_losses=[round(x, 6) for x in outcome.losses])
+                             train_losses=[round(x, 6) for x in outcome.losses],
+                             steps_per_second=outcome.steps_per_second)
         if outcome.sensitivity is not None:
             record.sensitivity = outcome.sensitivity.to_record()
         if stage.technique == "distill":
