@@ -37,7 +37,8 @@ def plan_rows(recipe: Recipe) -> list[dict[str, Any]]:
         for index, stage in enumerate(recipe.stages, start=1):
             tech = registry.get(stage.technique)
             if stage.technique == "distill" and recipe.student is not None:
-                model, task = _student(recipe, model, task, Path(tmp))
+                model, task = _student(recipe, model, task, Path(tmp),
+                                       getattr(stage.config, "corpus", ()))
             else:
                 model = _size_effect(model, stage, task)
             rows.append(_row(f"{index} {stage.name}", tech.summary, stage.technique, model,
@@ -45,7 +46,8 @@ def plan_rows(recipe: Recipe) -> list[dict[str, Any]]:
     return rows
 
 
-def _student(recipe: Recipe, teacher: nn.Module, task: Any, tmp: Path) -> tuple[nn.Module, Any]:
+def _student(recipe: Recipe, teacher: nn.Module, task: Any, tmp: Path,
+             corpus: tuple[str, ...]) -> tuple[nn.Module, Any]:
     """The student the distill stage trains, and the task as it sees it (its tokenizer)."""
     from tinyai.recipe.models import (
         build_architecture,
@@ -58,7 +60,8 @@ def _student(recipe: Recipe, teacher: nn.Module, task: Any, tmp: Path) -> tuple[
     student = recipe.student
     assert student is not None
     if student.from_teacher is not None:
-        model, tokenizer = student_from_teacher(teacher, student.from_teacher, task, tmp)
+        model, tokenizer = student_from_teacher(teacher, student.from_teacher, task, tmp,
+                                                corpus)
         return model, build_task(recipe.task, tokenizer=tokenizer) if tokenizer else task
     if student.model is not None:
         return fit_to_task(load_source(student.model), student.model, task), task

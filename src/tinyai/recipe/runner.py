@@ -182,7 +182,7 @@ class _Run:
             return model
         self.say(f"[{index}/{self.last}] {stage.name}: {tech.summary}")
         if stage.technique == "distill":
-            self._build_student(model, env, folder)
+            self._build_student(model, env, folder, getattr(stage.config, "corpus", ()))
         model, outcome = execute_stage(model, stage, env, folder)
         step = Step(stage.technique, tech.kind, outcome.config.to_dict(),
                     seconds=round(outcome.seconds, 3))
@@ -201,7 +201,8 @@ class _Run:
         self._save_stage(index, folder, model, env, record, step, measure, stage)
         return model
 
-    def _build_student(self, teacher: nn.Module, env: RunEnv, folder: Path) -> None:
+    def _build_student(self, teacher: nn.Module, env: RunEnv, folder: Path,
+                       corpus: tuple[str, ...] = ()) -> None:
         from tinyai.recipe.models import (
             build_architecture,
             fit_to_task,
@@ -214,7 +215,7 @@ class _Run:
         folder.mkdir(parents=True, exist_ok=True)
         if source.from_teacher is not None:
             env.student, env.student_tokenizer = student_from_teacher(
-                teacher, source.from_teacher, env.task, folder)
+                teacher, source.from_teacher, env.task, folder, corpus)
         elif source.model is not None:
             env.student = fit_to_task(load_source(source.model), source.model, env.task)
         else:
