@@ -278,3 +278,66 @@ def test_the_cli_and_a_recipe_resolve_to_the_same_config(tmp_path: Path) -> None
         from_cli["train"].pop(key)
         expected["train"].pop(key)
     assert from_cli == expected
+
+
+def test_resume_after_a_finished_quantize_stage_gives_the_same_final_metrics(
+        tmp_path: Path) -> None:
+    """Killed once int8-static is done: resuming loads the quantized model from its saved
+    form (it must round-trip) and ends where an uninterrupted run does."""
+    recipe = fashion_recipe(stages=[
+        {"finetune": {}, "train": {"steps": 30, "lr": 3e-3, "batch_size": 64}},
+        {"int8-static": {}, "calibration": 128},
+        {"export": {}},
+    ], measure={"latency": False})
+    straight = tmp_path / "straight"
+    assert compress(recipe, tmp_path, "-o", str(straight)).returncode == 0
+    killed = tmp_path / "killed"
+    path = tmp_path / "recipe.yaml"
+    env = {**os.environ, "TINYAI_CHECKPOINT_SECONDS": "0.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "tinyai", "compress", str(path), "-o",
+                             str(killed)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _kill_when(proc, killed / "stages" / "02-int8-static" / "done.json")
+    resumed = subprocess.run([sys.executable, "-m", "tinyai", "compress", str(path), "-o",
+                              str(killed), "--resume"], env=env, capture_output=True, text=True,
+                             timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "int8-static: finished earlier, loaded" in resumed.stderr
+    a, b = read_metrics(straight), read_metrics(killed)
+    assert [s.measure.metric for s in a.stages[1:]] == [s.measure.metric for s in b.stages[1:]]
+    onnx_a = (straight / "artifact" / "model.onnx").read_bytes()
+    assert onnx_a == (killed / "artifact" / "model.onnx").read_bytes()
+
+
+def test_compress_user_wav_folders(tmp_path: Path) -> None:
+    """Speech Commands clips written as the user's own class folders of wav files."""
+    import wave
+
+    from tinyai.data.speech_commands import load_speech_commands
+
+    data = load_speech_commands("val")
+    root = tmp_path / "wavs"
+    for label in (1, 2, 3):
+        folder = root / data.label_names[label]
+        folder.mkdir(parents=True)
+        for i, index in enumerate(np.flatnonzero(data.labels == label)[:25]):
+            with wave.open(str(folder / f"{i}.wav"), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(16000)
+                out.writeframes((data.waveforms[index] * 32767).astype("<i2").tobytes())
+    recipe = {
+        "version": 1,
+        "task": {"data": {"train": str(root)}, "holdout": 0.2},
+        "teacher": {"arch": "kws-dscnn", "config": {"channels": [16, 16]}},
+        "stages": [{"finetune": {}, "train": {"steps": 15, "lr": 3e-3, "batch_size": 16}},
+                   {"int8-dynamic": {}}],
+        "measure": {"bench_runs": 5},
+    }
+    run = tmp_path / "run"
+    proc = compress(recipe, tmp_path, "-o", str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = read_metrics(run)
+    assert metrics.task.kind == "audio-classification"
+    final = metrics.final()
+    assert final is not None and final.measure.examples == 15

@@ -16,6 +16,7 @@ saved form, so a resumed run ends where an uninterrupted one would.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -106,10 +107,19 @@ class _Run:
         model = self._start(env)
         for index, stage in enumerate(self.recipe.stages, start=1):
             if index - 1 == self.teacher_stage:
-                env.teacher = model
+                env.teacher = self._keep_teacher(model, index)
             model = self._stage(index, stage, model, env)
         self._finish()
         return self.metrics
+
+    def _keep_teacher(self, model: nn.Module, index: int) -> nn.Module:
+        """The teacher for later stages. Stages change their model in place, so a stage that
+        trains on the teacher's soft targets needs a copy taken before (distill trains a new
+        student and leaves the model it starts from alone)."""
+        later = self.recipe.stages[index - 1:]
+        needs_copy = any(s.settings.teacher is not None and s.technique != "distill"
+                         for s in later)
+        return copy.deepcopy(model).eval() if needs_copy else model
 
     def _prepare_dir(self) -> None:
         recipe_file = self.dir / RECIPE_FILE
