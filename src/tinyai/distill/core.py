@@ -22,6 +22,7 @@ from tinyai import paths
 from tinyai.config import Config
 from tinyai.distill.augment import AugmentConfig, augment_texts
 from tinyai.distill.cache import teacher_outputs
+from tinyai.distill.corpus import CORPUS_TASKS, corpus_sentences, held_out_sentences
 from tinyai.distill.layers import FeatureTap, LayerLoss, LayerPair, feature_pairs
 from tinyai.distill.losses import IGNORE, embedding_loss, hinton_loss, similarity_loss
 from tinyai.distill.text import TokenizedText
@@ -53,6 +54,10 @@ class DistillConfig(SoftTargets):
 
     augment: perturbed copies of every training sentence (text, single sentences) for the
         teacher to label (TinyBERT / Tang et al.); they carry soft targets only.
+    corpus: built-in text tasks (sst2, cola, mrpc, stsb) whose train and test sentences,
+        labels unused, are the transfer set instead of the task's training split; the task's
+        held-out sentences are left out. For a label-free student (objective embedding).
+        corpus_size: at most this many of them (a seeded sample; None: all).
     cache: keep the teacher's outputs on disk (keyed by the teacher's weights, the data and
         its tokenization) in `cache_dir`, or the user cache (~/.cache/tinyai/teacher-outputs)
         when that is None, so a re-run or a resume never pays for the teacher again.
@@ -69,6 +74,8 @@ class DistillConfig(SoftTargets):
     # models (a learned projection where widths differ); empty: TinyBERT's map for BERT
     feature_map: tuple[tuple[str, str], ...] = ()
     augment: AugmentConfig | None = None
+    corpus: tuple[str, ...] = ()
+    corpus_size: int | None = None
     cache: bool = True
     cache_dir: str | None = None
 
@@ -80,6 +87,13 @@ class DistillConfig(SoftTargets):
             raise ValueError("embedding_loss must be 'mse' or 'cosine'")
         if self.layer_weight < 0 or self.similarity_weight < 0:
             raise ValueError("layer_weight and similarity_weight must be >= 0")
+        self.corpus = tuple(self.corpus)
+        unknown = [t for t in self.corpus if t not in CORPUS_TASKS]
+        if unknown:
+            raise ValueError(f"corpus takes built-in text tasks ({', '.join(CORPUS_TASKS)}), "
+                             f"not {', '.join(unknown)}")
+        if self.corpus_size is not None and self.corpus_size < 1:
+            raise ValueError(f"corpus_size must be >= 1, got {self.corpus_size}")
 
 
 def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillConfig | None = None,
@@ -99,7 +113,9 @@ def distill(student: nn.Module, teacher: nn.Module, data: Any, config: DistillCo
     if config.layer_weight > 0 and layer_pairs is None:
         layer_pairs = feature_pairs(student, teacher, config.feature_map, config.layer_map,
                                     config.attention)
-    text = _as_text(data)
+    text = _as_text(data) if not config.corpus else corpus_sentences(
+        config.corpus, exclude=held_out_sentences(data) if hasattr(data, "eval_split") else (),
+        limit=config.corpus_size)
     if text is None:
         return _distill_task(student, teacher, data, config, layer_pairs, hooks, label)
     max_length = max_length or int(getattr(data, "max_length", DEFAULT_MAX_LENGTH))

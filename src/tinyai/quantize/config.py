@@ -206,9 +206,10 @@ class WeightSharing(QuantConfig):
 
     prepare: fold BatchNorm into the convs it follows (as static int8 does: the clustered
     weights must be the ones that ship), then cluster each layer's nonzero weights into
-    2**bits centroids (linear init as in Han et al.); the layer then trains only its centroids (gradients summed per cluster), and
-    pruned zeros stay zero. convert: bake the shared weights back into plain float weights
-    that hold at most 2**bits distinct values, which the Huffman codec stores losslessly.
+    2**bits centroids (linear init as in Han et al.); the layer then trains only its
+    centroids (gradients summed per cluster), and pruned zeros stay zero. convert: bake the
+    shared weights back into plain float weights that hold at most 2**bits distinct values,
+    which the Huffman codec stores losslessly.
     """
 
     step: str = "prepare"

@@ -170,10 +170,11 @@ def pruned_student(teacher: nn.Module, config: Any, task: Any, seed: int) -> nn.
     return pruned_copy(teacher, config, inputs, loss_fn).train()
 
 
-def student_from_teacher(teacher: nn.Module, spec: Any, task: Any,
-                         workdir: Path) -> tuple[nn.Module, str | None]:
+def student_from_teacher(teacher: nn.Module, spec: Any, task: Any, workdir: Path,
+                         corpus: tuple[str, ...] = ()) -> tuple[nn.Module, str | None]:
     """The student `spec` describes, built from `teacher` (weights carried over), and the
-    folder of its reduced tokenizer when `spec.vocab_size` asks for one (else None)."""
+    folder of its reduced tokenizer when `spec.vocab_size` asks for one (else None): the
+    sub-words of the task's training text, or of the distill stage's `corpus` when given."""
     from tinyai.distill import build_student, reduce_vocab
 
     tokenizer_dir = None
@@ -182,9 +183,14 @@ def student_from_teacher(teacher: nn.Module, spec: Any, task: Any,
         if source is None:
             raise ConfigError("student.from_teacher.vocab_size reduces a text vocabulary; the "
                               "task has no tokenizer")
-        data = task.dataset(task.train_split)
-        corpus = list(data.texts) + list(data.texts_b or [])
-        vocab = reduce_vocab(source, corpus, workdir / "vocab", max_size=spec.vocab_size)
+        if corpus:
+            from tinyai.distill.corpus import corpus_sentences, held_out_sentences
+
+            texts = corpus_sentences(corpus, exclude=held_out_sentences(task))
+        else:
+            data = task.dataset(task.train_split)
+            texts = list(data.texts) + list(data.texts_b or [])
+        vocab = reduce_vocab(source, texts, workdir / "vocab", max_size=spec.vocab_size)
         spec = spec.replace(kept_vocab=tuple(vocab.kept_ids))
         tokenizer_dir = str(vocab.tokenizer_dir)
     return build_student(teacher, spec).train(), tokenizer_dir

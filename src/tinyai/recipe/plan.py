@@ -22,12 +22,7 @@ from tinyai.recipe.schema import Recipe, Stage
 
 def plan_rows(recipe: Recipe) -> list[dict[str, Any]]:
     from tinyai.measure.summary import summary
-    from tinyai.recipe.models import (
-        build_architecture,
-        fit_to_task,
-        load_source,
-        student_from_teacher,
-    )
+    from tinyai.recipe.models import build_architecture, fit_to_task, load_source
     from tinyai.tasks.spec import build_task
 
     task = build_task(recipe.task)
@@ -36,33 +31,51 @@ def plan_rows(recipe: Recipe) -> list[dict[str, Any]]:
         model = fit_to_task(load_source(source.model), source.model, task)
     else:
         model = build_architecture(source.arch or "", source.config, task, recipe.seed)
-    rows = [_row("0 start", source.describe(), "load" if source.model else "build",
-                 summary(model, task.example_inputs(1)))]
+    rows = [_row("0 start", source.describe(), "load" if source.model else "build", model,
+                 summary, task)]
     with tempfile.TemporaryDirectory() as tmp:  # a reduced vocabulary's tokenizer lives here
         for index, stage in enumerate(recipe.stages, start=1):
             tech = registry.get(stage.technique)
             if stage.technique == "distill" and recipe.student is not None:
-                student = recipe.student
-                if student.from_teacher is not None:
-                    model, tokenizer = student_from_teacher(model, student.from_teacher, task,
-                                                            Path(tmp))
-                    if tokenizer is not None:  # later stages read the student's sub-words
-                        task = build_task(recipe.task, tokenizer=tokenizer)
-                elif student.model is not None:
-                    model = fit_to_task(load_source(student.model), student.model, task)
-                else:
-                    model = build_architecture(student.arch or "", student.config, task, 0)
+                model, task = _student(recipe, model, task, Path(tmp),
+                                       getattr(stage.config, "corpus", ()))
             else:
                 model = _size_effect(model, stage, task)
-            # the task's own example (its max_length, the student's tokenizer)
-            table = summary(model, task.example_inputs(1))
-            rows.append(_row(f"{index} {stage.name}", tech.summary, stage.technique, table,
-                             _training(stage)))
+            rows.append(_row(f"{index} {stage.name}", tech.summary, stage.technique, model,
+                             summary, task, _training(stage)))
     return rows
 
 
-def _row(name: str, what: str, technique: str, table: Any,
+def _student(recipe: Recipe, teacher: nn.Module, task: Any, tmp: Path,
+             corpus: tuple[str, ...]) -> tuple[nn.Module, Any]:
+    """The student the distill stage trains, and the task as it sees it (its tokenizer)."""
+    from tinyai.recipe.models import (
+        build_architecture,
+        fit_to_task,
+        load_source,
+        pruned_student,
+        student_from_teacher,
+    )
+    from tinyai.tasks.spec import build_task
+
+    student = recipe.student
+    assert student is not None
+    if student.from_teacher is not None:
+        model, tokenizer = student_from_teacher(teacher, student.from_teacher, task, tmp,
+                                                corpus)
+        return model, build_task(recipe.task, tokenizer=tokenizer) if tokenizer else task
+    if student.pruned_copy is not None:
+        return pruned_student(teacher, student.pruned_copy, task, recipe.seed), task
+    if student.model is not None:
+        return fit_to_task(load_source(student.model), student.model, task), task
+    return build_architecture(student.arch or "", student.config, task, 0), task
+
+
+def _row(name: str, what: str, technique: str, model: nn.Module, summary: Any, task: Any,
          training: str = "") -> dict[str, Any]:
+    # the task's own example (its max_length, its tokenizer): a model with fewer positions
+    # than the summary's default example still counts its MACs
+    table = summary(model, task.example_inputs(1))
     return {"stage": name, "technique": technique, "what": what, "training": training,
             "params": table.params, "nonzero": table.nonzero, "bytes": table.packed_bytes}
 

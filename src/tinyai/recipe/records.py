@@ -153,6 +153,9 @@ class StageRecord:
     layers: list[LayerRow] = dataclasses.field(default_factory=list)
     sensitivity: Sensitivity | None = None
     train_losses: list[float] = dataclasses.field(default_factory=list)  # per logged step
+    # optimizer steps per second of the training loop once running (from the end of its
+    # first step to the end of its last): what a hand-written loop is compared against
+    steps_per_second: float | None = None
 
 
 @dataclasses.dataclass

@@ -51,9 +51,14 @@ Say = Callable[[str], None]
 
 
 def run_recipe(recipe: Recipe, run_dir: str | Path, resume: bool = False, force: bool = False,
-               say: Say | None = None) -> RunMetrics:
-    """Run `recipe` into `run_dir` and return its metrics (also in run_dir/metrics.json)."""
-    return _Run(recipe, Path(run_dir), resume, force, say or (lambda text: None)).execute()
+               say: Say | None = None, reuse: str | Path | None = None) -> RunMetrics:
+    """Run `recipe` into `run_dir` and return its metrics (also in run_dir/metrics.json).
+
+    `reuse`: an earlier run directory whose finished stages this recipe begins with (the
+    same teacher stage, say); a new run starts after them (see `tinyai.recipe.reuse`)."""
+    run = _Run(recipe, Path(run_dir), resume, force, say or (lambda text: None))
+    run.reuse = Path(reuse) if reuse is not None else None
+    return run.execute()
 
 
 def teacher_index(recipe: Recipe) -> int:
@@ -88,6 +93,7 @@ class _Run:
         self.last = len(recipe.stages)
         self.history: list[Step] = []
         self.current = "the start"  # what Ctrl-C interrupts, for its message
+        self.reuse: Path | None = None
 
     # -------------------------------------------------------------- the run
     def execute(self) -> RunMetrics:
@@ -155,6 +161,12 @@ class _Run:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic.write_text(self.dir / RECIPE_FILE, self.recipe.to_yaml())
+        if self.reuse is not None:
+            from tinyai.recipe.reuse import reuse_stages
+
+            shared = reuse_stages(self.recipe, self.dir, self.reuse)
+            self.say(f"reusing stages 0-{shared} of {self.reuse}")
+            self.resume = True  # the run continues after the stages it was given
 
     def _start(self, env: RunEnv) -> nn.Module:
         """Stage 0: the model the recipe starts from, fitted to the task."""
@@ -206,14 +218,15 @@ class _Run:
         self.say(f"[{index}/{self.last}] {stage.name}: {tech.summary}")
         atomic.kill_point(f"stage-{index}")
         if stage.technique == "distill":
-            self._build_student(model, env, folder)
+            self._build_student(model, env, folder, getattr(stage.config, "corpus", ()))
         model, outcome = execute_stage(model, stage, env, folder)
         applied = _as_recorded(outcome.config)
         step = Step(stage.technique, tech.kind, applied,
                     seconds=round(outcome.seconds, 3))
         record = StageRecord(index, stage.name, stage.technique, tech.kind,
                              applied, round(outcome.seconds, 3), None, None,
-                             train_losses=[round(x, 6) for x in outcome.losses])
+                             train_losses=[round(x, 6) for x in outcome.losses],
+                             steps_per_second=outcome.steps_per_second)
         if outcome.sensitivity is not None:
             record.sensitivity = outcome.sensitivity.to_record()
         if stage.technique == "distill":
@@ -225,7 +238,8 @@ class _Run:
         self._save_stage(index, folder, model, env, record, step, measure, stage)
         return model
 
-    def _build_student(self, teacher: nn.Module, env: RunEnv, folder: Path) -> None:
+    def _build_student(self, teacher: nn.Module, env: RunEnv, folder: Path,
+                       corpus: tuple[str, ...] = ()) -> None:
         from tinyai.recipe.models import (
             build_architecture,
             fit_to_task,
@@ -239,7 +253,7 @@ class _Run:
         folder.mkdir(parents=True, exist_ok=True)
         if source.from_teacher is not None:
             env.student, env.student_tokenizer = student_from_teacher(
-                teacher, source.from_teacher, env.task, folder)
+                teacher, source.from_teacher, env.task, folder, corpus)
         elif source.pruned_copy is not None:
             env.student = pruned_student(teacher, source.pruned_copy, env.task, self.recipe.seed)
         elif source.model is not None:

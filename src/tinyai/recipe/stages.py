@@ -52,6 +52,7 @@ class StageOutcome:
     config: Config  # as applied (e.g. with the bits a budget chose)
     seconds: float
     losses: list[float]
+    steps_per_second: float | None = None
     sensitivity: Any = None  # a tinyai.measure.sensitivity.SensitivityTable
 
 
@@ -60,9 +61,10 @@ def execute_stage(model: nn.Module, stage: Stage, env: RunEnv, stage_dir: Path) 
     tech = registry.get(stage.technique)
     start = time.perf_counter()
     losses = LossLog(stage_dir / LOSSES_FILE, env.resume)
+    times: list[float] = []
     config = _with_runner_training(stage.config, stage_dir, env.resume)
     trained = [False]
-    ctx = _context(model, stage, tech.needs, env, stage_dir, losses, trained)
+    ctx = _context(model, stage, tech.needs, env, stage_dir, losses, times, trained)
     if tech.multi_step:
         model = tech.handler(model, config.replace(step="prepare"), ctx)  # type: ignore[attr-defined]
         if tech.needs.calibration:
@@ -79,7 +81,8 @@ def execute_stage(model: nn.Module, stage: Stage, env: RunEnv, stage_dir: Path) 
     # What the recipe asked for (or what the handler resolved it to), without the run
     # directory's checkpoint paths: the history travels in the artifact's manifest.
     applied = ctx.report.get("resolved_config", stage.config)
-    outcome = StageOutcome(applied, time.perf_counter() - start, losses.values(),
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else None
+    outcome = StageOutcome(applied, time.perf_counter() - start, losses.values(), rate,
                            ctx.report.get("sensitivity"))
     return model, outcome
 
@@ -133,9 +136,15 @@ def _with_runner_training(config: Config, stage_dir: Path, resume: bool) -> Conf
 
 
 def _context(model: nn.Module, stage: Stage, needs: registry.Needs, env: RunEnv,
-             stage_dir: Path, losses: LossLog, trained: list[bool]) -> registry.StageContext:
+             stage_dir: Path, losses: LossLog, times: list[float],
+             trained: list[bool]) -> registry.StageContext:
     task = env.task
-    record = TrainHooks(after_step=losses)
+
+    def after_step(step: int, loss: float) -> None:
+        losses(step, loss)
+        times.append(time.perf_counter())  # steady-state steps/s for the stage record
+
+    record = TrainHooks(after_step=after_step)
     ctx = registry.StageContext(task=task, teacher=env.teacher, workdir=stage_dir,
                                 student=env.student, tokenizer=env.student_tokenizer,
                                 hooks=record)

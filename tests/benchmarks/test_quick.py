@@ -1,0 +1,55 @@
+"""Each benchmark script's --quick mode end to end on slices of real data: the shipped recipes
+run through the runner, the rows the script adds (peers, interleaved timing) come out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def script(name: str, *args: str, cache: Path) -> dict:
+    env = {**os.environ, "TINYAI_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), "--quick", *args],
+                          capture_output=True, text=True, timeout=1200, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = ROOT / "benchmarks" / "results" / name.replace(".py", "-quick.json")
+    return json.loads(result.read_text())
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_sst2_distill_quick_runs_the_recipes_and_times_peers_beside_them(cache: Path) -> None:
+    result = script("sst2_distill.py", "--only", "sst2", cache=cache)
+    rows = {r["name"]: r for r in result["rows"]}
+    assert {"teacher, fp32", "sst2", "ORT quantize_dynamic (float export)"} <= set(rows)
+    student, teacher = rows["sst2"], rows["teacher, fp32"]
+    # the winner's recipe shrinks the teacher's artifact more than 60x, tokenizer excluded
+    assert teacher["bytes"] / student["bytes"] > 60
+    assert all(r["latency_ms"] > 0 and 0 <= r["accuracy"] <= 1 for r in rows.values())
+    assert student["latency_ms"] < teacher["latency_ms"]
+    assert (cache / "bench" / "quick" / "sst2" / "metrics.json").is_file()
+    assert (cache / "bench" / "quick" / "report" / "report.html").is_file()
+
+
+def test_overhead_quick_compares_compress_with_a_hand_written_loop(cache: Path) -> None:
+    result = script("overhead.py", cache=cache)
+    rates = result["median_steps_per_second"]
+    assert rates["tinyai compress"] > 0 and rates["hand-written loop"] > 0
+    assert result["ratio"] == pytest.approx(rates["tinyai compress"] / rates["hand-written loop"])
+
+
+def test_stsb_embed_quick_distills_without_labels_and_times_both(cache: Path) -> None:
+    result = script("stsb_embed.py", cache=cache)
+    assert [r["name"] for r in result["rows"]][1] == "student"
+    assert result["x_smaller"] > 20  # 2 layers, int8, 4-bit rows
+    assert result["anchor"]["teacher_fraction"] == 0.93  # cited, not measured
