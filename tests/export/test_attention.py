@@ -22,10 +22,15 @@ from torch import nn
 
 import tinyai
 from tinyai.export import attention
-from tinyai.export.onnx_export import choose_exporter
-from tinyai.quantize.export import export_float_onnx
+from tinyai.export.config import ExportConfig
+from tinyai.export.onnx_export import choose_exporter, export_graph
 
 FP32_TOLERANCE = 1e-4
+
+
+def export_float_onnx(model: nn.Module, inputs: dict[str, torch.Tensor]) -> onnx.ModelProto:
+    """`model`'s graph through tinyai's one export path (its batch/sequence axes free)."""
+    return export_graph(model, inputs, "output", "sentence-embedding", ExportConfig()).proto
 
 
 def run_onnx(model: onnx.ModelProto | str | Path, inputs: dict[str, torch.Tensor]) -> np.ndarray:
@@ -160,7 +165,7 @@ def _hf_classifier() -> nn.Module:
     from tinyai.models import HFSequenceClassifier
 
     config = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=128, num_labels=3)  # fmt: skip
+                        num_attention_heads=4, intermediate_size=128, num_labels=2)  # fmt: skip
     torch.manual_seed(0)
     return HFSequenceClassifier(BertForSequenceClassification(config).eval())
 
