@@ -34,7 +34,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.recipe_runs import finished_run, interleaved_latency, run_cached, stage
+from benchmarks.recipe_runs import finished_run, run_cached, side_by_side, stage
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RECIPE = "deep_compression"
@@ -126,7 +126,6 @@ def layer_table(clustered: nn.Module, artifact: Path) -> list[dict[str, Any]]:
 def measure_phase(quick: bool) -> dict[str, Any]:
     from tinyai.models import load_model
     from tinyai.runtime import read_manifest
-    from tinyai.tasks import get_task
 
     metrics, folder = finished_run(RECIPE, BENCH, quick)
     records = {name: stage(metrics, name) for name in ("teacher", "pruned", "clustered")}
@@ -143,10 +142,8 @@ def measure_phase(quick: bool) -> dict[str, Any]:
         name: (final / name).stat().st_size for name in
         [*read_manifest(final)["files"], "manifest.json"]
     }
-    task = get_task("fashion-mnist")
-    feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
-    latency = interleaved_latency({k: artifacts[k] for k in ("teacher", "clustered")}, feed,
-                                  rounds=5 if quick else 200)
+    latency = side_by_side({k: artifacts[k] for k in ("teacher", "clustered")},
+                           rounds=5 if quick else 200)
     teacher, clustered = measured["teacher"], measured["clustered"]
     return {
         "recipe": f"recipes/{RECIPE}.yaml",
@@ -183,9 +180,11 @@ def markdown(r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
     lines += [
         "",
-        f"Artifact {r['artifact_ratio']:.1f}x smaller, {r['accuracy_drop_pt']:+.2f} pt; files "
+        f"Artifact {r['artifact_ratio']:.1f}x smaller, accuracy {-r['accuracy_drop_pt']:+.2f} pt; "
+        "files "
         f"{a['clustered']['files']}; nonzero weights {100 * r['nonzero_fraction']:.1f}%; "
-        f"batch-1 latency {lat['teacher']:.3f} -> {lat['clustered']:.3f} ms (median, "
+        f"batch-1 latency {lat['teacher']['median']:.3f} -> "
+        f"{lat['clustered']['median']:.3f} ms (median, "
         "interleaved).",
     ]
     lines += [f"target {t['name']} {t['limit']}: {t['value']} — {'met' if t['met'] else 'MISSED'}"

@@ -12,8 +12,9 @@ lenet5_prune_structured.yaml, lenet5_int8.yaml), run by the same runner as
 metrics.json holds what its stages measured on their artifacts (accuracy on the 10,000
 test images through the torch-free runtime, bytes, parameters). This script adds what a
 recipe cannot say: the artifacts' batch-1 latency timed side by side in one process,
-interleaved; the lottery ticket (not a registered technique), scored on exported
-artifacts; the sensitivity study; the MiniLM half (benchmarks/prune_minilm.py).
+interleaved (tinyai.runtime.bench.compare); the lottery ticket (not a registered technique),
+scored on exported artifacts; the sensitivity study; the MiniLM half
+(benchmarks/prune_minilm.py).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from benchmarks.recipe_runs import (
     QUICK_LIMIT,
     QUICK_STEPS,
     finished_run,
-    interleaved_latency,
     run_cached,
+    side_by_side,
     stage,
 )
 from tinyai.paths import cache_dir
@@ -136,16 +137,15 @@ def measure_phase(quick: bool) -> dict[str, Any]:
         rows[row] = {"recipe": f"recipes/{recipe}.yaml", "stage": stage_name,
                      "params": m.params, "nonzero_params": m.nonzero_params,
                      "artifact_bytes": m.bytes, "accuracy": m.metric, "examples": m.examples}
-    task = fashion_task(quick)
-    feed = {"pixel_values": task.example_inputs(1)["pixel_values"].numpy()}
-    latency = interleaved_latency(artifacts, feed, rounds=5 if quick else 200)
+    latency = side_by_side(artifacts, rounds=5 if quick else 200)
     dense = rows["teacher"]
     for name, row in rows.items():
-        row["latency_ms"], row["latency_min_ms"] = latency[name], latency[f"{name}:min"]
+        row["latency_ms"], row["latency_min_ms"] = latency[name]["median"], latency[name]["min"]
         row["size_ratio"] = dense["artifact_bytes"] / row["artifact_bytes"]
         row["speedup"] = dense["latency_ms"] / row["latency_ms"]
         row["speedup_min"] = dense["latency_min_ms"] / row["latency_min_ms"]
         row["accuracy_drop_pt"] = 100 * (dense["accuracy"] - row["accuracy"])
+    task = fashion_task(quick)
     teacher_metrics, teacher_folder = runs[ROWS["teacher"][0]]
     teacher_model = load_model(teacher_folder / str(stage(teacher_metrics, "teacher").model_dir))
     return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.sst2_distill import TEACHER, Row, Timed, interleaved_latency, load, run_dir
+from tinyai.errors import TinyAIError
 
 RATIOS = (25, 50)
 
@@ -54,8 +55,11 @@ def minilm_measure_phase(quick: bool, sentences: int = 200, rounds: int = 5) -> 
     runs |= {f"heads-ffn-{r}": run_dir(_name(r), quick) for r in RATIOS}
     rows, records = [], {}
     for name, folder in runs.items():
-        final = read_metrics(folder).final()
-        assert final is not None and final.measure is not None
+        final = read_metrics(folder).final() if (folder / "metrics.json").is_file() else None
+        if final is None or final.measure is None:
+            flag = " --quick" if quick else ""
+            raise TinyAIError(f"no finished run in {folder}; run benchmarks/fashion_prune.py "
+                              f"--phase train --part minilm{flag} first")
         records[name] = final
         rows.append(Row(name, "tinyai", folder / "artifact",
                         artifact_bytes(folder / "artifact", tokenizer=False),

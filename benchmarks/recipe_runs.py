@@ -13,11 +13,8 @@ the figures. Latency of several artifacts is measured side by side, interleaved.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from tinyai.errors import TinyAIError
 from tinyai.paths import REPO_ROOT, cache_dir
@@ -115,24 +112,11 @@ def stage(metrics: RunMetrics, name: str) -> StageRecord:
     return found
 
 
-def interleaved_latency(paths: dict[str, Path], feed: dict[str, np.ndarray],
-                        rounds: int) -> dict[str, float]:
-    """Median batch-1 latency (ms) per artifact, one thread, in one process: every round
-    times 10 runs of each artifact in turn, so load from other processes hits them alike.
-    `NAME:min` is the least disturbed round, kept as a check on a shared machine."""
-    from tinyai.runtime import load_artifact
+def side_by_side(paths: dict[str, Path], rounds: int) -> dict[str, dict[str, float]]:
+    """Batch-1 latency (ms, one thread) of every artifact, timed in one fresh process in
+    `rounds` interleaved rounds of 10 runs each (`tinyai.runtime.bench.compare`), so load from
+    other processes hits them alike: name -> {"median", "min", ...} over all its runs."""
+    from tinyai.runtime.bench import compare
 
-    sessions = {k: load_artifact(p, threads=1) for k, p in paths.items()}
-    times: dict[str, list[float]] = {k: [] for k in paths}
-    for _ in range(20):
-        for s in sessions.values():
-            s.run(feed)
-    for _ in range(rounds):
-        for k, s in sessions.items():
-            start = time.perf_counter()
-            for _ in range(10):
-                s.run(feed)
-            times[k].append((time.perf_counter() - start) / 10 * 1000)
-    return {k: float(np.median(v)) for k, v in times.items()} | {
-        f"{k}:min": float(np.min(v)) for k, v in times.items()
-    }
+    result = compare(list(paths.values()), threads=1, runs=10 * rounds, warmup=20, rounds=rounds)
+    return {name: row["latency_ms"] for name, row in zip(paths, result["rows"], strict=True)}
