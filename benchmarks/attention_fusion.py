@@ -82,6 +82,7 @@ def build_ort_optimizer(model: torch.nn.Module, example: dict, out: Path) -> dic
 
     eager = copy.deepcopy(model).eval()
     use_eager_attention(eager)  # the pattern ORT's attention fusion matches
+    out.mkdir(parents=True, exist_ok=True)
     raw = out / "ort_raw.onnx"
     axes = {name: {0: "batch", 1: "sequence"} for name in example}
     with torch.no_grad():
@@ -109,8 +110,9 @@ def build_ort_optimizer(model: torch.nn.Module, example: dict, out: Path) -> dic
     return {"ORT optimizer fp32": fp32, PEERS_INT8[0]: int8}
 
 
-def build_optimum(cli: str | None, out: Path) -> dict[str, Path]:
-    """`optimum-cli export onnx` + `optimum-cli onnxruntime quantize --avx512_vnni`."""
+def build_optimum(cli: str | None, out: Path, model_dir: Path | None = None) -> dict[str, Path]:
+    """`optimum-cli export onnx` + `optimum-cli onnxruntime quantize --avx512_vnni` of
+    `model_dir` (a Hugging Face folder; default: the packaged all-MiniLM-L6-v2)."""
     from tinyai.models import resolve
 
     if cli is None or not Path(cli).exists():
@@ -122,7 +124,7 @@ def build_optimum(cli: str | None, out: Path) -> dict[str, Path]:
         "export",
         "onnx",
         "--model",
-        str(resolve("minilm-l6")),
+        str(model_dir or resolve("minilm-l6")),
         "--task",
         "feature-extraction",
         str(fp32_dir),

@@ -11,11 +11,12 @@ tinyai.paths.cache_dir("bench") and resumed. Every accuracy and byte count of a 
 is the runner's, measured on the artifact (bytes without the tokenizer, as peers count a
 model file). measure: adds what a recipe cannot say: peers on the same fine-tuned teacher
 (ONNX Runtime's quantize_dynamic on the float export; ORT's transformer optimizer +
-quantize_dynamic and Optimum when benchmarks/attention_fusion.py provides them), and
-batch-1, one-thread model latency of every row interleaved in one process (each round in a
-fresh random order; per sentence the median over rounds, then the mean over sentences;
-tokenization excluded for every row alike). Writes benchmarks/results/sst2_distill[-quick].json,
-a markdown table and the report of every run (Pareto front) under the cache.
+quantize_dynamic; Optimum's export + `quantize --avx512_vnni` of the teacher's encoder, given
+--optimum-cli), and batch-1, one-thread model latency of every row interleaved in one process
+(each round in a fresh random order; per sentence the median over rounds, then the mean over
+sentences; tokenization excluded for every row alike). Writes
+benchmarks/results/sst2_distill[-quick].json, a markdown table and the report of every run
+(Pareto front) under the cache.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,7 @@ class Row:
     accuracy: float | None
     note: str = ""
     latency_ms: float | None = None
+    head: tuple[np.ndarray, np.ndarray] | None = None  # a peer encoder's classifier (W, b)
 
 
 def tinyai_rows(quick: bool) -> list[Row]:
@@ -155,9 +158,35 @@ def peer_rows(quick: bool, workdir: Path, optimum_cli: str | None) -> list[Row]:
         rows.append(Row("ORT transformer optimizer + quantize_dynamic", "peer", Path(path),
                         Path(path).stat().st_size, None))
     if optimum_cli:
-        log("Optimum exports the encoder from a Hugging Face directory; the fine-tuned "
-            "teacher's head is tinyai's, so Optimum is timed in benchmarks/attention_fusion.py")
+        rows.append(optimum_row(optimum_cli, teacher_dir, workdir / "optimum"))
+    else:
+        log("Optimum peer: no --optimum-cli given; row skipped")
     return rows
+
+
+def optimum_row(cli: str, teacher_dir: Path, workdir: Path) -> Row:
+    """Optimum's int8 teacher: the fine-tuned encoder written as a Hugging Face BertModel folder,
+    exported and quantized by optimum-cli (benchmarks/attention_fusion.py's commands). Optimum
+    has no head for tinyai's mean pooling + linear classifier, so that head (one 384x2
+    product) runs after the encoder in numpy, timed with it."""
+    from safetensors.numpy import load_file, save_file
+
+    from benchmarks.attention_fusion import PEERS_INT8, build_optimum
+
+    weights = load_file(teacher_dir / "model.safetensors")
+    hf = workdir / "hf-encoder"
+    hf.mkdir(parents=True)
+    # The head pools the mean, never the pooler (tinyai saves its unused bias empty): drop it.
+    save_file({k.removeprefix("encoder."): v for k, v in weights.items()
+               if k.startswith("encoder.") and not k.startswith("encoder.pooler.")},
+              hf / "model.safetensors")
+    shutil.copyfile(teacher_dir / "encoder" / "config.json", hf / "config.json")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(teacher_dir / name, hf / name)
+    path = build_optimum(cli, workdir, model_dir=hf)[PEERS_INT8[1]]
+    head = (weights["classifier.weight"], weights["classifier.bias"])
+    return Row(f"{PEERS_INT8[1]} + numpy head", "peer", path, path.stat().st_size, None,
+               head=head)
 
 
 class Timed:
@@ -188,10 +217,20 @@ class Timed:
                 feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
                         "token_type_ids": np.zeros_like(ids)}
                 self.inputs.append({k: v for k, v in feed.items() if k in names})
-            self.call = lambda x: session.run(None, x)[0]
+            self.call = (lambda x: session.run(None, x)[0]) if row.head is None else (
+                lambda x: _classify(session.run(["last_hidden_state"], x)[0],
+                                    x["attention_mask"], row.head))
 
     def outputs(self) -> np.ndarray:
         return np.concatenate([np.asarray(self.call(x)) for x in self.inputs])
+
+
+def _classify(hidden: np.ndarray, mask: np.ndarray,
+              head: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """tinyai's text-classifier head: the mean over real tokens, then the linear layer."""
+    m = mask[..., None].astype(hidden.dtype)
+    pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+    return pooled @ head[0].T + head[1]
 
 
 def interleaved_latency(timed: dict[str, Timed], rounds: int) -> dict[str, float]:
@@ -257,7 +296,8 @@ def summarize(rows: list[Row], sentences: int, rounds: int) -> dict[str, Any]:
     best_peer = min(peers, key=lambda r: r.latency_ms or float("inf")) if peers else None
     out = []
     for r in rows:
-        entry = dataclasses.asdict(r) | {"path": str(r.path)}
+        entry = {k: v for k, v in dataclasses.asdict(r).items() if k != "head"}
+        entry["path"] = str(r.path)
         entry["x_smaller"] = teacher.bytes / r.bytes
         entry["x_faster"] = (teacher.latency_ms or 0) / (r.latency_ms or 1)
         entry["teacher_fraction"] = (r.accuracy or 0) / (teacher.accuracy or 1)
@@ -290,7 +330,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--only", help="comma-separated runs to train (default: all)")
     parser.add_argument("--sentences", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--optimum-cli", help="optimum-cli of a separate environment")
+    parser.add_argument("--optimum-cli", default=shutil.which("optimum-cli"),
+                        help="optimum-cli of a separate environment (see attention_fusion.py)")
     args = parser.parse_args(argv)
     if args.phase in ("train", "all"):
         phase_train(args.quick, args.only.split(",") if args.only else None)
