@@ -183,8 +183,8 @@ def test_fashion_artifact_is_int8_and_keeps_accuracy(fashion, tmp_path) -> None:
     predictor = load_artifact(path)
     manifest = predictor.manifest
     convs = [m for m in model.modules() if isinstance(m, QuantizedConv2d)]
-    # int8 in the file: conv weights, their per-channel (zero) zero points, the head's weights
-    conv_bytes = sum(m.weight_int8.numel() + m.out_channels for m in convs)
+    # int8 in the file: conv weights (their zero points, all 0, are left out) and the head's
+    conv_bytes = sum(m.weight_int8.numel() for m in convs)
     assert manifest["model"]["weights"]["bytes_by_dtype"]["int8"] == conv_bytes + 10 * 32
     ops = {n.op_type for n in onnx.load(str(path / "model.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv", "MatMulIntegerToFloat"} <= ops

@@ -15,19 +15,14 @@ import pytest
 from raw_files import write_wav
 from trained_cases import kws
 
+from tinyai.data.scene import PLACED, SAMPLE_RATE, keyword_scene
 from tinyai.errors import ConfigError, DataError
 from tinyai.runtime import load_artifact
 from tinyai.runtime.stream import ListenConfig, detect, listen
 
-SR = 16000
-# (seconds, keyword) where each one-second clip starts; the gaps alternate noise and silence
-PLACED = [(1.0, "yes"), (4.5, "right"), (8.0, "off"), (11.5, "stop"), (15.0, "left")]
-NOISY_GAPS = [(0.0, 1.0), (2.0, 4.5), (9.0, 11.5), (16.0, 20.0)]  # the rest stays silent
 
-
-def _recognised_clip(predictor, data, keyword: str) -> np.ndarray:
+def _recognised_clip(predictor, keyword: str, candidates: np.ndarray) -> np.ndarray:
     """The test clip of `keyword` the model is surest of (it must be sure: score >= 0.9)."""
-    candidates = data.waveforms[data.labels == data.label_names.index(keyword)]
     scores = [r["score"] if r["label"] == keyword else 0.0 for r in predictor.predict(candidates)]
     if max(scores) < 0.9:
         pytest.fail(f"the test model recognises no test clip of {keyword!r} with score >= 0.9")
@@ -38,17 +33,8 @@ def _recognised_clip(predictor, data, keyword: str) -> np.ndarray:
 def scene():
     _, task, path = kws()
     predictor = load_artifact(path)
-    data = task.dataset("test")
-    noise = data.waveforms[data.labels == data.label_names.index("_silence_")]
-    rng = np.random.default_rng(0)
-    wave = np.zeros(20 * SR, np.float32)
-    for start, end in NOISY_GAPS:
-        for second in np.arange(start, end, 1.0):
-            piece = noise[rng.integers(len(noise))]
-            span = round(min(1.0, end - second) * SR)
-            wave[int(second * SR) : int(second * SR) + span] = piece[:span]
-    for start, keyword in PLACED:
-        wave[int(start * SR) : int(start * SR) + SR] = _recognised_clip(predictor, data, keyword)
+    wave = keyword_scene(task.dataset("test"),
+                         lambda keyword, clips: _recognised_clip(predictor, keyword, clips))
     return predictor, path, wave
 
 
@@ -107,7 +93,7 @@ def test_listen_refuses_other_artifacts_and_missing_files(scene, tmp_path, run_c
     from artifact_cases import artifact
 
     with pytest.raises(DataError, match="keyword-spotting artifact"):
-        listen(load_artifact(artifact("char-gru")[2]), np.zeros(SR, np.float32))
+        listen(load_artifact(artifact("char-gru")[2]), np.zeros(SAMPLE_RATE, np.float32))
     proc = run_cli("listen", str(scene[1]), str(tmp_path / "nope.wav"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     proc = run_cli("listen", str(scene[1]), str(tmp_path / "nope.wav"), "--hop", "0.5")

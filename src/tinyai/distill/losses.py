@@ -16,8 +16,11 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                      temperature: float = 1.0) -> torch.Tensor:
     """KL(teacher || student) at `temperature`, times T^2 so gradients keep their scale."""
     t = temperature
-    log_p_student = F.log_softmax(student_logits.float() / t, dim=-1)
-    log_p_teacher = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    # Per position, averaged over every leading dim: a char LM's [B, T, V] logits are B * T
+    # predictions (batchmean over [B, T, V] would sum over T and swamp the hard-label term).
+    width = student_logits.shape[-1]
+    log_p_student = F.log_softmax(student_logits.float().reshape(-1, width) / t, dim=-1)
+    log_p_teacher = F.log_softmax(teacher_logits.float().reshape(-1, width) / t, dim=-1)
     kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
     return kl * t * t
 

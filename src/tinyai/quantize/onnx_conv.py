@@ -54,20 +54,18 @@ def conv_nodes(
     nodes = _qdq(b, f"{name}.input", x, f"{y}.x", float(m.input_scale),
                  int(m.input_zero_point), m.input_signed)  # fmt: skip
     ws = m.weight_scale.numpy().astype(np.float32)
-    w_inputs = [
-        b.const(f"{name}.weight_int8", m.weight_int8.numpy()),
-        b.const(f"{name}.weight_scale", ws),
-        b.const(f"{name}.weight_zero_point", np.zeros(ws.shape, dtype=np.int8)),
-    ]
+    # Symmetric weights and int32 biases have zero points of 0, which is what DequantizeLinear
+    # assumes when the input is absent: leaving the all-zero arrays out saves ~10% of a small
+    # model's file (3.4 KB of the KWS DS-CNN), and ORT still fuses the QDQ group into a
+    # QLinearConv.
+    w_inputs = [b.const(f"{name}.weight_int8", m.weight_int8.numpy()),
+                b.const(f"{name}.weight_scale", ws)]
     nodes.append(b.node("DequantizeLinear", w_inputs, [f"{y}.w"], axis=0))
     conv_inputs = [f"{y}.x", f"{y}.w"]
     if m.bias_int32 is not None:
         bias_scale = (m.input_scale * m.weight_scale).numpy().astype(np.float32)
-        b_inputs = [
-            b.const(f"{name}.bias_int32", m.bias_int32.numpy()),
-            b.const(f"{name}.bias_scale", bias_scale),
-            b.const(f"{name}.bias_zero_point", np.zeros(bias_scale.shape, dtype=np.int32)),
-        ]
+        b_inputs = [b.const(f"{name}.bias_int32", m.bias_int32.numpy()),
+                    b.const(f"{name}.bias_scale", bias_scale)]
         nodes.append(b.node("DequantizeLinear", b_inputs, [f"{y}.b"], axis=0))
         conv_inputs.append(f"{y}.b")
     conv_out = y if m.relu else f"{y}.conv"
@@ -84,11 +82,9 @@ def int8_weight_conv_nodes(
 ) -> list[onnx.NodeProto]:
     """The float Conv `node` fed from the layer's int8 weight: DequantizeLinear(axis 0)."""
     scale = m.weight_scale.numpy().astype(np.float32)
-    w_inputs = [
-        b.const(f"{name}.weight_int8", m.weight_int8.numpy()),
-        b.const(f"{name}.weight_scale", scale),
-        b.const(f"{name}.weight_zero_point", np.zeros(scale.shape, dtype=np.int8)),
-    ]
+    # No zero-point input: symmetric weights (see conv_nodes).
+    w_inputs = [b.const(f"{name}.weight_int8", m.weight_int8.numpy()),
+                b.const(f"{name}.weight_scale", scale)]
     weight = f"{node.output[0]}.w"
     conv = onnx.NodeProto()
     conv.CopyFrom(node)

@@ -23,8 +23,10 @@ def architectures() -> dict[str, type[Config]]:
     """Built-in architecture name -> its config class (what `arch:` and `--arch` accept)."""
     from tinyai.models import (
         CharLMConfig,
+        CharTransformerConfig,
         FashionCNNConfig,
         KwsDSCNNConfig,
+        KwsResNetConfig,
         LeNet5Config,
         LeNet300100Config,
     )
@@ -34,7 +36,9 @@ def architectures() -> dict[str, type[Config]]:
         "lenet5": LeNet5Config,
         "lenet-300-100": LeNet300100Config,
         "kws-dscnn": KwsDSCNNConfig,
+        "kws-resnet": KwsResNetConfig,
         "char-rnn": CharLMConfig,
+        "char-transformer": CharTransformerConfig,
     }
 
 
