@@ -9,7 +9,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check src tests benchmarks
-	.venv/bin/python -m pytest -m "not slow" -q
+	.venv/bin/python -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 # The peer libraries the benchmarks compare against (torchao); then run them one by one.
 bench: setup
