@@ -91,3 +91,18 @@ def test_tinyai_export_stays_callable_once_the_package_is_imported():
     module = importlib.import_module("tinyai.export")  # binds tinyai.export to the package
     assert callable(tinyai.export) and callable(module)
     assert module.export.__name__ == "export"
+
+
+def test_a_swapped_out_translation_registry_takes_its_required_ops_with_it(monkeypatch):
+    """A test that isolates its translations must not leave the rest of the process exporting
+    recurrent models with dynamo (torchscript is their default)."""
+    from tinyai.export.onnx_export import choose_exporter
+
+    gru = nn.Sequential(nn.GRU(4, 8, batch_first=True))
+    assert choose_exporter(gru, "auto") == "torchscript"
+    monkeypatch.setattr(extensions, "_TRANSLATIONS", {})
+    extensions.register_onnx_translation(torch.ops.aten.relu.default, lambda x: x)
+    assert choose_exporter(gru, "auto") == "dynamo"
+    monkeypatch.undo()
+    assert choose_exporter(gru, "auto") == "torchscript"
+    assert torch.ops.aten.relu.default not in extensions.translation_table()

@@ -121,6 +121,9 @@ def test_registered_translations_apply_to_quantized_models(tmp_path, monkeypatch
     def relu_as_max(x):
         return op.Max(x, op.CastLike(0.0, x))
 
+    # Built-ins first: imported inside the swap, they would register into the throwaway
+    # registry and be gone for the rest of the process (no fused attention after this test).
+    extensions.translation_table()
     monkeypatch.setattr(extensions, "_TRANSLATIONS", {})
     extensions.register_onnx_translation(torch.ops.aten.relu.default, relu_as_max)
     model = quantize_(_mlp(), Int8Dynamic())

@@ -38,8 +38,9 @@ GraphPass = Callable[["onnx.ModelProto", "nn.Module"], "onnx.ModelProto"]
 Rewrite = Callable[["onnx.ModelProto"], "onnx.ModelProto"]
 Substitute = Callable[["nn.Module"], tuple["nn.Module", Rewrite]]
 
-_TRANSLATIONS: dict[Any, Callable[..., Any]] = {}
-_REQUIRED: set[Any] = set()  # ops whose translation the model cannot export without
+# torch op -> (onnxscript function, required: the model cannot export without it). One
+# registry, so whoever swaps it out (a test isolating its translations) swaps both.
+_TRANSLATIONS: dict[Any, tuple[Callable[..., Any], bool]] = {}
 _GRAPH_PASSES: list[tuple[type, GraphPass]] = []
 _SUBSTITUTES: list[tuple[type, Substitute]] = []
 # Translations tinyai ships, registered when their module is imported.
@@ -54,11 +55,7 @@ def register_onnx_translation(
     `required=False` marks a translation that only speeds up an op the exporter can export
     anyway; it does not make `export` choose the dynamo exporter for, e.g., a GRU model.
     """
-    _TRANSLATIONS[torch_op] = onnx_fn
-    if required:
-        _REQUIRED.add(torch_op)
-    else:
-        _REQUIRED.discard(torch_op)
+    _TRANSLATIONS[torch_op] = (onnx_fn, required)
 
 
 def register_graph_pass(module_type: type, fn: GraphPass) -> None:
@@ -77,7 +74,7 @@ def translation_table() -> dict[Any, Callable[..., Any]]:
     """What to pass as the dynamo exporter's ``custom_translation_table`` (built-ins included)."""
     for module in _BUILTIN_TRANSLATIONS:
         importlib.import_module(module)
-    return dict(_TRANSLATIONS)
+    return {op: fn for op, (fn, _) in _TRANSLATIONS.items()}
 
 
 def _present(model: nn.Module, hooks: list[tuple[type, Any]]) -> list[Any]:
@@ -87,7 +84,7 @@ def _present(model: nn.Module, hooks: list[tuple[type, Any]]) -> list[Any]:
 
 def has_required_translations() -> bool:
     """Whether a registered translation needs the dynamo exporter (see `required`)."""
-    return bool(_REQUIRED)
+    return any(required for _, required in _TRANSLATIONS.values())
 
 
 def passes_for(model: nn.Module) -> list[GraphPass]:

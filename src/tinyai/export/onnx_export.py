@@ -67,11 +67,14 @@ def input_axes(task: Any) -> dict[str, dict[int, str]]:
 
 
 def export_inputs(model: nn.Module, task: Any, batch_size: int) -> dict[str, Any]:
-    """The task's example inputs, plus the empty state of a model that carries state between
-    calls (``initial_state``), so the graph takes the state and returns the next one."""
+    """The task's example inputs, plus, for a char-lm task, the empty state of a model that
+    carries state between calls (``initial_state``), so the graph takes the state and returns
+    the next one. Only char-lm: it is the kind whose runtime feeds the state back; an array
+    task's artifact takes exactly the task's inputs the model binds."""
     inputs = task.example_inputs(batch_size=batch_size)
     initial_state = getattr(model, "initial_state", None)
-    return {**inputs, **initial_state(batch_size)} if initial_state else inputs
+    stateful = initial_state is not None and task.kind == "char-lm"
+    return {**inputs, **initial_state(batch_size)} if stateful else inputs
 
 
 def state_outputs(model: nn.Module, inputs: dict[str, Any]) -> list[str]:

@@ -107,7 +107,7 @@ class CharLM(nn.Module):
             return self.head(hidden)
         # torch keeps RNN states layer-first; the artifact's state is batch-first.
         layers_first = state.transpose(0, 1).contiguous()
-        if isinstance(self.rnn, nn.LSTM):
+        if self._lstm():
             h0, c0 = layers_first.chunk(2, dim=-1)
             hidden, (h, c) = self.rnn(self.embed(input_ids), (h0.contiguous(), c0.contiguous()))
             new_state = torch.cat([h, c], dim=-1)
@@ -116,9 +116,13 @@ class CharLM(nn.Module):
         return self.head(hidden), new_state.transpose(0, 1)
 
     def initial_state(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
-        width = self.rnn.hidden_size * (2 if isinstance(self.rnn, nn.LSTM) else 1)
+        width = self.rnn.hidden_size * (2 if self._lstm() else 1)
         shape = (batch_size, self.rnn.num_layers, width)
         return {"state": torch.zeros(shape, device=_device(self))}
+
+    def _lstm(self) -> bool:
+        # The layer's mode, not its class: quantize_ swaps nn.LSTM for an Int8WeightRNN.
+        return self.rnn.mode == "LSTM"
 
     def sync_config(self) -> CharLMConfig:
         self.config.embed_dim = self.embed.embedding_dim
