@@ -92,7 +92,7 @@ def test_any_file_gets_an_answer_or_the_clean_error(kind: str, tmp_path: Path) -
         _check(kind, [str(path)])
 
     run()
-    for missing in (tmp_path, tmp_path / "absent.png", "", "\x00"):
+    for missing in (tmp_path, tmp_path / "absent.png", "", "\x00", "\n", "a\nb.png"):
         _check(kind, [missing])
 
 
