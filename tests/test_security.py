@@ -34,12 +34,12 @@ def _pickle_bomb(path: Path, marker: Path) -> Path:
     return path
 
 
-def _tiny_bert(path: Path) -> Path:
+def _tiny_bert(path: Path, vocab_size: int = 50) -> Path:
     import torch
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+    config = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
     BertModel(config).save_pretrained(str(path))
     return path
@@ -192,8 +192,12 @@ def _artifact_with(tmp: Path, marker: Path, name: str) -> list[str]:
         from transformers import BertModel
 
         from tinyai.models import TextClassifier
+        from tinyai.tasks import get_task
 
-        model = TextClassifier(BertModel.from_pretrained(str(_tiny_bert(tmp / "hf"))), 2)
+        # export refuses an embedding smaller than the task's tokenizer: size it to fit, so
+        # the run reaches the planted tokenizer.json
+        rows = len(get_task(task).tokenizer)
+        model = TextClassifier(BertModel.from_pretrained(str(_tiny_bert(tmp / "hf", rows))), 2)
     else:
         from tinyai.models import LeNet300100, LeNet300100Config
         from tinyai.prune import MagnitudePruning, make_permanent, prune_

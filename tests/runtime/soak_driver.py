@@ -21,7 +21,7 @@ def main() -> None:
     inputs: list[Any] = json.loads(open(inputs_file).read())  # noqa: SIM115
     inputs = [tuple(x) if isinstance(x, list) else x for x in inputs]  # sentence pairs
     predictor = load_artifact(artifact)
-    options = {"max_new_chars": 1} if predictor.kind == "char-lm" else {}
+    options = {"n": 1} if predictor.kind == "char-lm" else {}
     first = predictor.predict([inputs[0]], **options)
     errors, baseline = [], None
     start = time.perf_counter()

@@ -73,7 +73,7 @@ def test_any_input_gets_an_answer_or_the_clean_error(kind: str) -> None:
     @FUZZ
     @given(raw=inputs)
     def run(raw: Any) -> None:
-        _check(kind, raw, **({"max_new_chars": 3} if kind == "char-lm" else {}))
+        _check(kind, raw, **({"n": 3} if kind == "char-lm" else {}))
 
     run()
 
@@ -92,7 +92,7 @@ def test_any_file_gets_an_answer_or_the_clean_error(kind: str, tmp_path: Path) -
         _check(kind, [str(path)])
 
     run()
-    for missing in (tmp_path, tmp_path / "absent.png", "", "\x00"):
+    for missing in (tmp_path, tmp_path / "absent.png", "", "\x00", "\n", "a\nb.png"):
         _check(kind, [missing])
 
 
@@ -102,5 +102,5 @@ def test_the_fuzzers_reach_the_model() -> None:
     assert len(predictor("sentence-embedding").predict(["fine"])[0]["embedding"]) == 32
     assert predictor("image-classification").predict(np.zeros((2, 28, 28), np.uint8))
     assert predictor("audio-classification").predict([np.zeros(16000, np.float32)])
-    assert predictor("char-lm").predict(["the "], max_new_chars=2)[0]["completion"]
+    assert predictor("char-lm").predict(["the "], n=2)[0]["completion"]
     assert predictor("text-regression").predict([("a", "b")])[0]["score"] is not None

@@ -50,6 +50,8 @@ def _edit(root, edit, reseal=False):
     path = root / "manifest.json"
     manifest = json.loads(path.read_text())
     edit(manifest)
+    # an edit that writes the value already there would prove nothing
+    assert manifest != json.loads(path.read_text()), f"{edit.__name__} changed nothing"
     if reseal:  # what a forger does: the digest algorithm is public
         manifest["digest"] = manifest_digest(manifest)
     path.write_text(json.dumps(manifest, indent=2))
@@ -95,7 +97,7 @@ TAMPERING = [
     ("text", _set("preprocessing", "tokenizer", "tokenizer/tokenizer_config.json")),
     ("text", _set("label_names", ["positive", "negative"])),
     ("audio", _set("preprocessing", "features", "n_mels", 20)),
-    ("audio", _set("preprocessing", "features", "hop_length", 320)),
+    ("audio", _set("preprocessing", "features", "hop_length", 160)),  # KWS MFCC hop: 320
     ("audio", _set("preprocessing", "num_samples", 8000)),
     ("image", _list_hostname),
 ]

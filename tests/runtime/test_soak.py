@@ -108,7 +108,7 @@ def test_four_threads_on_one_predictor_get_the_serial_answers(kind: str, tmp_pat
     from tinyai.runtime import load_artifact
 
     predictor = load_artifact(tiny_artifact(kind))
-    options = {"max_new_chars": 4} if kind == "char-lm" else {"top_k": 3}
+    options = {"n": 4} if kind == "char-lm" else {"top_k": 3}
     items = [tuple(x) if isinstance(x, list) else x for x in _inputs(kind, tmp_path)][:24]
     serial = [predictor.predict([item], **options) for item in items]
     answers: dict[int, list[tuple[int, Any]]] = {}

@@ -50,7 +50,8 @@ def _export(name: str, model: Any, task: Any) -> tuple[Any, Any, Path]:
 
 
 def kws() -> tuple[Any, Any, Path]:
-    """A 32-channel DS-CNN trained for ~6 epochs on the train speakers' MFCCs."""
+    """A 32-channel DS-CNN trained for ~9 epochs on the train speakers' MFCCs (at 400 steps
+    its surest test clip of "left" scored 0.87-0.90, under the listen test's 0.9 bar)."""
     if "kws" not in _CACHE:
         import torch
 
@@ -60,7 +61,7 @@ def kws() -> tuple[Any, Any, Path]:
         task = get_task("speech-commands")
         torch.manual_seed(0)
         model = KwsDSCNN(KwsDSCNNConfig(channels=(32, 32, 32, 32), dropout=0.1))
-        _train(model, task, steps=400, lr=5e-3, batch_size=64, data=task.featurised("train"))
+        _train(model, task, steps=600, lr=5e-3, batch_size=64, data=task.featurised("train"))
         _export("kws", model, task)
     return _CACHE["kws"]
 

@@ -30,9 +30,9 @@ def predict(
     threads: int = typer.Option(1, min=1, help="onnxruntime intra-op threads."),
     top_k: int | None = typer.Option(
         None,
-        min=0,
+        min=1,  # 0 would mean nothing to list; a char LM samples among all when it is unset
         help="Classification: list the top K labels (default 1). Character LM: sample among "
-        "the K most likely characters (default 0: all).",
+        "the K most likely characters (default: all).",
     ),
     complete: int | None = typer.Option(
         None, min=1, help="Character LM: characters to generate (default 200)."

@@ -114,20 +114,21 @@ def open_image(path: str | Path) -> Any:
     from PIL import Image
 
     limit = Image.MAX_IMAGE_PIXELS
+    shown = str(path) if str(path).isprintable() else repr(str(path))  # one line, always
     try:
         with Image.open(path) as img:
             if limit and img.width * img.height > limit:
-                raise DataError(f"{path} is {img.width} x {img.height} pixels, more than the "
+                raise DataError(f"{shown} is {img.width} x {img.height} pixels, more than the "
                                 f"{limit:,} tinyai decodes (a decompression bomb?); use a "
                                 "smaller image")
             img.load()
             return img.copy()
     except Image.DecompressionBombError:
-        raise DataError(f"{path} declares more pixels than the {limit:,} tinyai decodes (a "
+        raise DataError(f"{shown} declares more pixels than the {limit:,} tinyai decodes (a "
                         "decompression bomb?); use a smaller image") from None
     except DataError:
         raise
     except Exception as exc:  # a damaged file makes Pillow raise almost anything
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise DataError(f"{path} is not a readable image ({reason}); replace or remove it") \
+        raise DataError(f"{shown} is not a readable image ({reason}); replace or remove it") \
             from None

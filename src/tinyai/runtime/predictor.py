@@ -16,9 +16,11 @@ CLASSIFICATION_KINDS = ("text-classification", "image-classification", "audio-cl
                         "array-classification")
 REGRESSION_KINDS = ("text-regression", "array-regression")
 TEXT_KINDS = ("text-classification", "text-regression", "sentence-embedding")
-# Kinds that also take one array (a batch); array-* also a mapping {input name: array}.
-ARRAY_KINDS = ("image-classification", "audio-classification", "array-classification",
-               "array-regression", "array-lm")
+# Kinds fed raw arrays: one array (a batch) or a mapping {input name: array}; "tensors" is
+# an artifact exported from example inputs alone.
+NAMED_ARRAY_KINDS = ("array-classification", "array-regression", "array-lm", "tensors")
+# Kinds that also take one array (a batch): images and clips too.
+ARRAY_KINDS = ("image-classification", "audio-classification", *NAMED_ARRAY_KINDS)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -33,7 +35,8 @@ class Predictor:
     text-classification / text-regression / sentence-embedding: sentences (or pairs);
     image-classification: image paths or uint8 arrays; audio-classification: wav paths or
     float32 waveforms; char-lm: prompts to complete (see also `complete` and `suggest`);
-    array-*: an array (a batch), a mapping {input name: array}, or a list of examples.
+    array-* and tensors: an array (a batch), a mapping {input name: array}, or a list of
+    examples.
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], session: Any) -> None:
@@ -81,7 +84,7 @@ class Predictor:
         if isinstance(raw, str | Path) or (isinstance(raw, tuple) and self.kind in TEXT_KINDS):
             raw = [raw]
         elif (isinstance(raw, np.ndarray) and self.kind in ARRAY_KINDS) or (
-            isinstance(raw, dict) and self.kind.startswith("array-")
+            isinstance(raw, dict) and self.kind in NAMED_ARRAY_KINDS
         ):
             return raw
         if not isinstance(raw, list | tuple):

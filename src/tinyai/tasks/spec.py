@@ -160,7 +160,7 @@ def _user_task(spec: TaskSpec, tokenizer: Any) -> Any:
     task = custom_task(kind, data=data, **options)
     if spec.holdout:
         _hold_out(task, spec.holdout, spec.seed)
-    if kind != "text-regression":
+    if kind.endswith("-classification"):  # regression and LM targets have no classes
         _check_classes(task, data.get(task.train_split, ""))
     return task
 
