@@ -385,6 +385,8 @@ CASES = [
       "not a tinyai run directory"),
     C("compress-out-is-a-file", "compress {recipe_good} -o {a_file}", "not a tinyai run|not a"),
     C("compress-out-unwritable", "compress {recipe_good} -o /proc/tinyai/run", "cannot write"),
+    C("compress-reuse-not-a-run", "compress {recipe_good} -o {out} --reuse {run_not_a_run}",
+      "holds no tinyai run"),
     # ------------------------------------------------------------------ compress: resume
     C("resume-nothing-there", "compress {recipe_good} -o {out} --resume", "no run to resume"),
     C("resume-changed-recipe", "compress {recipe_resume} -o {run_changed} --resume",

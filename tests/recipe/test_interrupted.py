@@ -94,9 +94,13 @@ def _done_stages(run: Path) -> set[int]:
     return {int(p.name[:2]) for p in (run / "stages").glob("*") if (p / "done.json").exists()}
 
 
+# Wall-clock readings: a stage's seconds and its training loop's steady-state steps/s.
+WALL_TIMES = ("seconds", "steps_per_second")
+
+
 def _without_times(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_times(v) for k, v in value.items() if k != "seconds"}
+        return {k: _without_times(v) for k, v in value.items() if k not in WALL_TIMES}
     if isinstance(value, list):
         return [_without_times(v) for v in value]
     return value

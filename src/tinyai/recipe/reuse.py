@@ -52,15 +52,20 @@ def shared_stages(recipe: Recipe, source: Path) -> int:
     return count
 
 
-def reuse_stages(recipe: Recipe, run_dir: Path, source: Path) -> int:
-    """Seed the new run directory `run_dir` with the stages `source` shares with `recipe`
-    (see `shared_stages`); returns their number. Run it with ``resume=True`` afterwards."""
-    from tinyai.recipe.runner import teacher_index
-
+def reusable_stages(recipe: Recipe, source: Path) -> int:
+    """`shared_stages`, refusing a run that shares nothing (checked before any work)."""
     shared = shared_stages(recipe, source)
     if shared < 0:
         raise ConfigError(f"{source} began with another task, model, seed or measure settings "
                           "than this recipe; nothing to reuse: drop --reuse")
+    return shared
+
+
+def reuse_stages(recipe: Recipe, run_dir: Path, source: Path, shared: int) -> int:
+    """Seed the new run directory `run_dir` with the first `shared` stages of `source` (from
+    `reusable_stages`); returns their number. Run it with ``resume=True`` afterwards."""
+    from tinyai.recipe.runner import teacher_index
+
     for folder in sorted((source / _STAGES_DIR).glob("*")):
         if (folder / _DONE_FILE).is_file() and _index(folder) <= shared:
             _link_tree(folder, run_dir / _STAGES_DIR / folder.name)

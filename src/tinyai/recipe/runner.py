@@ -94,6 +94,7 @@ class _Run:
         self.history: list[Step] = []
         self.current = "the start"  # what Ctrl-C interrupts, for its message
         self.reuse: Path | None = None
+        self.reusable = -1  # how many stages of `reuse` this run starts with (`_check_dir`)
 
     # -------------------------------------------------------------- the run
     def execute(self) -> RunMetrics:
@@ -104,6 +105,10 @@ class _Run:
         from tinyai.tasks.spec import build_task
 
         task = build_task(self.recipe.task, tokenizer=_source_tokenizer(self.recipe))
+        if self.reuse is not None and not self.resume:
+            # Seeded before the metrics are read and stage 0 is built: the run is then a
+            # resume of the stages it was given, their records and models included.
+            self._create_dir()
         env = RunEnv(task=task, teacher_task=task, resume=self.resume, seed=self.recipe.seed)
         self.metrics = self._load_metrics() if self.resume else None
         self.metrics = self.metrics or RunMetrics(
@@ -146,6 +151,10 @@ class _Run:
                                   "without --resume")
             _same_recipe(recipe_file, self.recipe)
             return
+        if self.reuse is not None:
+            from tinyai.recipe.reuse import reusable_stages
+
+            self.reusable = reusable_stages(self.recipe, self.reuse)
         if self.dir.exists() and (not self.dir.is_dir() or any(self.dir.iterdir())):
             if not is_run_dir(self.dir):
                 raise ConfigError(f"{self.dir} exists and is not a tinyai run directory; choose "
@@ -164,7 +173,7 @@ class _Run:
         if self.reuse is not None:
             from tinyai.recipe.reuse import reuse_stages
 
-            shared = reuse_stages(self.recipe, self.dir, self.reuse)
+            shared = reuse_stages(self.recipe, self.dir, self.reuse, self.reusable)
             self.say(f"reusing stages 0-{shared} of {self.reuse}")
             self.resume = True  # the run continues after the stages it was given
 
