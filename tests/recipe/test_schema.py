@@ -84,6 +84,8 @@ BAD = [
      r"^stages\[0\]: unknown key 'int8-dynamc'.*did you mean 'int8-dynamic'"),
     ("two-techniques", recipe(stages=[{"int8-dynamic": {}, "weight-only": {}}]),
      r"^stages\[0\]: names 2 techniques"),
+    ("typo-stage-key", recipe(stages=[{"finetune": {}, "trian": {"steps": 3}}]),
+     r"^stages\[0\]: unknown key 'trian' for a stage; did you mean 'train'"),
     ("out-of-range", recipe(stages=[{"magnitude-pruning": {"sparsity": 1.5}}]),
      r"^stages\[0\]\.magnitude-pruning\.sparsity: must be in \[0, 1\), got 1\.5$"),
     ("wrong-type", recipe(stages=[{"int8-static": {"observer": 3}}]),

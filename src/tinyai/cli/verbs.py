@@ -51,6 +51,10 @@ def task_spec(task: str | None, data: str | None, holdout: float | None = None,
     if task is None and data is None:
         raise ConfigError("give a task name (e.g. sst2, fashion-mnist) or your own data with "
                           "--data train=PATH,test=PATH")
+    if task is not None and Path(task).expanduser().exists():
+        # The first thing a user tries is `tinyai finetune minilm-l6 my_train.tsv`.
+        raise ConfigError(f"{task} is a file or folder, not a task name; give your own data "
+                          f"with --data train={task} (add test=PATH, or --holdout 0.1)")
     if task is not None:
         spec["name"] = task
     else:

@@ -320,6 +320,10 @@ def parse_stage(item: Any, where: str) -> Stage:
         if not names:
             raise ConfigError(f"{where}: names no technique; start it with one of "
                               f"{', '.join(known)}")
+        techniques = [n for n in names if n in known]
+        if len(techniques) == 1:  # one technique and a misspelt stage key (`trian:`)
+            typo = next(str(n) for n in names if n not in known)
+            raise ConfigError(f"{where}: {unknown_key_message(typo, list(STAGE_KEYS), 'a stage')}")
         raise ConfigError(f"{where}: names {len(names)} techniques ({', '.join(map(str, names))}"
                           f"); one per stage (stage keys: {', '.join(STAGE_KEYS)})")
     name = str(names[0])
