@@ -205,6 +205,7 @@ CASES = [
       "model.safetensors"),
     C("finetune-out-parent-is-a-file", "finetune {cnn} fashion-mnist --out {a_file}/m",
       "cannot write|not a directory"),
+    C("finetune-data-file-as-task", "finetune {cnn} {a_file} --out {out}", "--data train="),
     C("finetune-out-foreign-folder", "finetune {cnn} fashion-mnist --out {run_not_a_run}",
       "not written by tinyai"),
     C("finetune-out-path-too-long", "finetune {cnn} fashion-mnist --out {long_path}",

@@ -43,6 +43,7 @@ def task_spec(task: str | None, data: str | None, holdout: float | None = None,
               max_length: int | None = None) -> dict[str, Any]:
     """The recipe's `task:` mapping from the command's options."""
     from tinyai.errors import ConfigError
+    from tinyai.tasks import TASK_NAMES
     from tinyai.tasks.spec import parse_data_option
 
     spec: dict[str, Any] = {}
@@ -51,7 +52,7 @@ def task_spec(task: str | None, data: str | None, holdout: float | None = None,
     if task is None and data is None:
         raise ConfigError("give a task name (e.g. sst2, fashion-mnist) or your own data with "
                           "--data train=PATH,test=PATH")
-    if task is not None and Path(task).expanduser().exists():
+    if task is not None and task not in TASK_NAMES and Path(task).expanduser().exists():
         # The first thing a user tries is `tinyai finetune minilm-l6 my_train.tsv`.
         raise ConfigError(f"{task} is a file or folder, not a task name; give your own data "
                           f"with --data train={task} (add test=PATH, or --holdout 0.1)")

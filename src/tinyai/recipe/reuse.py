@@ -61,9 +61,9 @@ def reusable_stages(recipe: Recipe, source: Path) -> int:
     return shared
 
 
-def reuse_stages(recipe: Recipe, run_dir: Path, source: Path, shared: int) -> int:
+def reuse_stages(recipe: Recipe, run_dir: Path, source: Path, shared: int) -> None:
     """Seed the new run directory `run_dir` with the first `shared` stages of `source` (from
-    `reusable_stages`); returns their number. Run it with ``resume=True`` afterwards."""
+    `reusable_stages`). Run it with ``resume=True`` afterwards."""
     from tinyai.recipe.runner import teacher_index
 
     for folder in sorted((source / _STAGES_DIR).glob("*")):
@@ -75,7 +75,6 @@ def reuse_stages(recipe: Recipe, run_dir: Path, source: Path, shared: int) -> in
     metrics.teacher_stage = teacher_index(recipe)
     metrics.peers, metrics.targets, metrics.final_stage = [], [], None
     atomic.write_text(run_dir / METRICS_FILE, json.dumps(metrics.to_dict(), indent=1) + "\n")
-    return shared
 
 
 def _index(folder: Path) -> int:

@@ -173,8 +173,8 @@ class _Run:
         if self.reuse is not None:
             from tinyai.recipe.reuse import reuse_stages
 
-            shared = reuse_stages(self.recipe, self.dir, self.reuse, self.reusable)
-            self.say(f"reusing stages 0-{shared} of {self.reuse}")
+            reuse_stages(self.recipe, self.dir, self.reuse, self.reusable)
+            self.say(f"reusing stages 0-{self.reusable} of {self.reuse}")
             self.resume = True  # the run continues after the stages it was given
 
     def _start(self, env: RunEnv) -> nn.Module:
