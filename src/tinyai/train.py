@@ -16,6 +16,7 @@ import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from torch import nn
 from tinyai import atomic
 from tinyai.config import Config
 from tinyai.errors import ConfigError, Interrupted, TinyAIError
+from tinyai.hardware import bf16_native
 from tinyai.progress import Progress
 
 Batch = dict[str, Any]
@@ -56,7 +58,7 @@ class TrainConfig(Config):
     weight_decay: float = 0.01
     grad_accum: int = 1
     max_grad_norm: float = 1.0
-    bf16: bool = False
+    bf16: bool = False  # autocast; float32 where the hardware only emulates bf16
     seed: int = 0
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0  # steps between checkpoints (0: only at the end, or see seconds)
@@ -131,6 +133,7 @@ def _train(model: nn.Module, batches_fn: BatchesFn, config: TrainConfig, loss_fn
            params: Iterable[nn.Parameter] | None, hooks: TrainHooks, label: str,
            interrupt: _DeferredInterrupt) -> TrainResult:
     dist = _Distributed.from_env()
+    config = _effective_precision(config, model, label, dist.rank == 0)
     _seed_everything(config.seed)
     candidates = params if params is not None else model.parameters()
     trainable = [p for p in candidates if p.requires_grad]
@@ -198,6 +201,19 @@ def _train(model: nn.Module, batches_fn: BatchesFn, config: TrainConfig, loss_fn
         save()  # the finished state: a resume after this returns at once
     model.eval()
     return TrainResult(step, losses, time.perf_counter() - start)
+
+
+def _effective_precision(config: TrainConfig, model: nn.Module, label: str,
+                         say: bool) -> TrainConfig:
+    """`config` with bf16 off where the hardware would only emulate it (tinyai.hardware)."""
+    device = next(model.parameters()).device.type
+    if not config.bf16 or bf16_native(device):
+        return config
+    if config.log and say:
+        print(f"{label}: bf16 asked for, but this CPU has no bf16 instructions "
+              "(avx512_bf16/AMX) and would emulate it slower: training in float32",
+              file=sys.stderr)
+    return dataclasses.replace(config, bf16=False)
 
 
 def _checkpoint_due(config: TrainConfig, step: int, last_save: float) -> bool:

@@ -37,6 +37,10 @@ def teacher_outputs(teacher: nn.Module, data: TokenizedText, cache_dir: str | Pa
     CPU with bf16 instructions about half the time of a float32 pass (soft targets need no
     more precision); its outputs are cached under their own name.
     """
+    from tinyai.hardware import use_bf16
+
+    device = next((p.device.type for p in teacher.parameters()), "cpu")
+    bf16 = use_bf16(bf16, device)
     path = None
     if cache_dir is not None:
         precision = "-bf16" if bf16 else ""
@@ -51,7 +55,6 @@ def teacher_outputs(teacher: nn.Module, data: TokenizedText, cache_dir: str | Pa
     order: list[int] = []
     # sorted by length: the least padding for a pass whose order does not matter
     batches = data.batch_indices(batch_size, shuffle=False, bucket=True)
-    device = next((p.device.type for p in teacher.parameters()), "cpu")
     with Progress(len(batches), "teacher outputs", enabled=log, every=50, unit="batch") as bar, \
             torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
         for done, indices in enumerate(batches, start=1):
