@@ -27,8 +27,14 @@ def bf16_native(device: str = "cpu") -> bool:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return True
-    flags = {f for line in text.splitlines()
-             if line.startswith(("flags", "Features")) for f in line.split(":", 1)[1].split()}
+    return cpuinfo_has_bf16(text)
+
+
+def cpuinfo_has_bf16(cpuinfo: str) -> bool:
+    """Whether /proc/cpuinfo text lists a bf16 instruction flag (True when it lists none
+    at all: nothing to go by)."""
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith(("flags", "Features"))
+             for flag in line.partition(":")[2].split()}
     return bool(flags & _BF16_FLAGS) if flags else True
 
 

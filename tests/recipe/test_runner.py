@@ -80,8 +80,16 @@ def test_compress_an_image_task_measures_every_stage_on_its_artifact(tmp_path: P
     assert [t.met for t in metrics.targets] == [True, True]
     resolved = yaml.safe_load((run / "recipe.yaml").read_text())
     assert resolved["stages"][0]["train"]["warmup"] == 0.1  # every default written out
-    history = json.loads((artifact / "manifest.json").read_text())["history"]
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    history = manifest["history"]
     assert [h["technique"] for h in history] == [s.technique for s in metrics.stages]
+    # The measured figures are sealed into the artifact and the model's history as well.
+    assert history[-1]["metrics"]["metric"] == pytest.approx(final.measure.metric)
+    assert "latency_ms" not in history[-1]["metrics"]  # no clock readings in the manifest
+    assert history[-1]["metrics"]["bytes"] == final.measure.bytes == artifact_bytes(artifact)
+    assert manifest["metrics"]["metrics"]["accuracy"] == pytest.approx(final.measure.metric)
+    model_history = json.loads((run / final.model_dir / "history.json").read_text())
+    assert model_history[-1]["metrics"]["metric"] == pytest.approx(final.measure.metric)
     assert str(tmp_path) not in json.dumps(history)  # the recipe's config, not checkpoint paths
     assert "final artifact" in proc.stdout and "target max_bytes" in proc.stdout
 

@@ -86,7 +86,7 @@ def export(
     atomic.check_replaceable(out, unknown_files, force, ArtifactError)
     staging = atomic.staging_dir(out)
     try:
-        write_artifact(model, staging, task, config, [_without_clock(s) for s in history or []],
+        write_artifact(model, staging, task, config, [without_clock(s) for s in history or []],
                        metrics or {}, reproducibility(seeds or {}))
         atomic.replace_dir(staging, out, unknown_files, force, ArtifactError)
     finally:
@@ -100,7 +100,7 @@ VERSIONED = ("tinyai", "torch", "onnx", "onnxruntime", "onnxscript", "numpy", "t
              "tokenizers")
 
 
-def _without_clock(step: dict[str, Any]) -> dict[str, Any]:
+def without_clock(step: dict[str, Any]) -> dict[str, Any]:
     """A history step without wall-clock values, which differ on every run."""
     out = {k: v for k, v in step.items() if k not in _CLOCK_KEYS}
     if isinstance(out.get("metrics"), dict):
