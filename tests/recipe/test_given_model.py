@@ -96,9 +96,8 @@ def test_a_user_module_goes_through_a_recipe_to_a_measured_artifact(finished) ->
     produced = tinyai.load_artifact(run / "artifact").run(batch)
     with torch.no_grad():
         expected = call_model(model, {k: torch.from_numpy(batch[k]) for k in task.input_names})
-    scale = float(np.abs(expected.numpy()).max())
-    np.testing.assert_allclose(produced, expected.numpy(), atol=0.02 * scale + 1e-4)
-    assert (produced.argmax(-1) == expected.numpy().argmax(-1)).mean() >= 0.9
+    # (int8 weights are dequantized on both sides: the same float computation)
+    np.testing.assert_allclose(produced, expected.numpy(), atol=1e-5, rtol=1e-5)
     # the caller's module is left as it was: the run trained a copy
     assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
 
