@@ -1,4 +1,5 @@
-"""docs/your_own_model.md: its code block, run exactly as written, on a small image folder."""
+"""docs/your_own_model.md: its code blocks, run exactly as written (the second continues the
+first, as a reader does), on a small image folder."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from PIL import Image
 DOC = Path(__file__).resolve().parents[1] / "docs" / "your_own_model.md"
 
 
-def _code() -> str:
+def _blocks() -> list[str]:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 1, "the section holds one runnable example"
-    return blocks[0]
+    assert len(blocks) == 2, "the section holds the verbs' example and the recipe's"
+    return blocks
 
 
 def _photos(root, split: str, count: int, seed: int) -> None:
@@ -31,16 +32,25 @@ def _photos(root, split: str, count: int, seed: int) -> None:
 
 
 def test_the_your_own_model_example_runs_as_written(tmp_path, monkeypatch, capsys) -> None:
-    code = _code()
-    assert len(code.strip().splitlines()) <= 30
+    verbs, recipe = _blocks()
+    assert len(verbs.strip().splitlines()) <= 30 and len(recipe.strip().splitlines()) <= 15
     _photos(tmp_path, "train", 48, seed=0)
     _photos(tmp_path, "test", 8, seed=1)
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)  # the example's initialisation, for a repeatable test
-    exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_example__"})
+    namespace = {"__name__": "__doc_example__"}
+    exec(compile(verbs, str(DOC), "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("{'accuracy': ")
     accuracy = float(printed[0].split(":")[1].split("}")[0])
     assert accuracy >= 0.75  # the two classes are easy: the pipeline learned something
     assert "'label': 'cat'" in printed[1]
     assert (tmp_path / "out" / "photos" / "manifest.json").is_file()
+
+    exec(compile(recipe, str(DOC), "exec"), namespace)
+    assert 0.5 <= float(capsys.readouterr().out.strip()) <= 1.0  # two classes: above chance
+    assert (tmp_path / "runs" / "photos" / "artifact" / "manifest.json").is_file()
+    trained = namespace["trained"]  # the final stage, loaded into an instance of Net
+    assert type(trained) is namespace["Net"]
+    assert any("Int8" in type(m).__name__ or "Quantized" in type(m).__name__
+               for m in trained.modules())

@@ -33,6 +33,13 @@ def compress(
     from tinyai.recipe.schema import load_recipe
 
     loaded = load_recipe(recipe)
+    given = loaded.given_roles()
+    if given:
+        # A recipe file cannot name code (nothing named in a file is imported): the module
+        # comes from the caller's own Python.
+        raise ConfigError(f"{recipe}: the {given[0]} is given: true, a module of your own code; "
+                          "such a recipe runs from Python: run_recipe(load_recipe(path), "
+                          f"run_dir, {given[0]}=module) (tinyai.recipe.runner)")
     if dry_run:
         from tinyai.recipe.plan import plan_table
 

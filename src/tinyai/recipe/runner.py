@@ -12,6 +12,12 @@ last finished stage's saved model and continues with the next one; a stage that 
 interrupted starts again from the previous stage's model and its training resumes from
 its last checkpoint, at the exact step. Every intermediate model round-trips through its
 saved form, so a resumed run ends where an uninterrupted one would.
+
+A recipe whose teacher or student says ``given: true`` runs a module of the caller's own
+code, passed as ``run_recipe(recipe, run_dir, teacher=module)`` (a recipe file cannot name
+code: nothing named in a file is ever imported). The run works on copies, so the module
+passed is left as it is; its stage directories load into copies of it (``load_model(DIR,
+into=...)``), which is how ``resume=True`` continues such a run.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from tinyai.recipe.records import (
     TargetResult,
     TaskInfo,
 )
-from tinyai.recipe.schema import RUNNER_TRAIN_KEYS, Recipe, Stage
+from tinyai.recipe.schema import RUNNER_TRAIN_KEYS, ModelSource, Recipe, Stage
 from tinyai.recipe.stages import RunEnv, execute_stage
 from tinyai.train import TrainConfig
 
@@ -51,14 +57,40 @@ Say = Callable[[str], None]
 
 
 def run_recipe(recipe: Recipe, run_dir: str | Path, resume: bool = False, force: bool = False,
-               say: Say | None = None, reuse: str | Path | None = None) -> RunMetrics:
+               say: Say | None = None, reuse: str | Path | None = None, *,
+               teacher: nn.Module | None = None,
+               student: nn.Module | None = None) -> RunMetrics:
     """Run `recipe` into `run_dir` and return its metrics (also in run_dir/metrics.json).
 
     `reuse`: an earlier run directory whose finished stages this recipe begins with (the
-    same teacher stage, say); a new run starts after them (see `tinyai.recipe.reuse`)."""
+    same teacher stage, say); a new run starts after them (see `tinyai.recipe.reuse`).
+    `teacher` / `student`: your own nn.Modules, for a recipe whose teacher / student says
+    ``given: true`` (left as they are: the run trains copies). The same modules, freshly
+    built, are passed again with ``resume=True``."""
+    given = _given_modules(recipe, {"teacher": teacher, "student": student})
     run = _Run(recipe, Path(run_dir), resume, force, say or (lambda text: None))
     run.reuse = Path(reuse) if reuse is not None else None
+    run.given = given
     return run.execute()
+
+
+def _given_modules(recipe: Recipe, passed: dict[str, nn.Module | None]) -> dict[str, nn.Module]:
+    """The modules passed for the recipe's `given: true` models, as private copies (the run
+    never changes the caller's); a missing or unasked-for one is a one-line error."""
+    wanted = recipe.given_roles()
+    for role, module in passed.items():
+        if role in wanted and module is None:
+            raise ConfigError(f"the recipe's {role} is given: true; pass your module: "
+                              f"run_recipe(recipe, run_dir, {role}=module)")
+        if role not in wanted and module is not None:
+            source = getattr(recipe, role)
+            what = source.describe() if isinstance(source, ModelSource) else (
+                "not given" if source is not None else "absent")
+            raise ConfigError(f"{role}= was passed, but the recipe's {role} is {what}; write "
+                              f"{role}: {{given: true}} in the recipe to run your module")
+        if module is not None and not isinstance(module, nn.Module):
+            raise ConfigError(f"{role}= takes an nn.Module, got {type(module).__name__}")
+    return {role: copy.deepcopy(m) for role, m in passed.items() if m is not None}
 
 
 def teacher_index(recipe: Recipe) -> int:
@@ -95,6 +127,7 @@ class _Run:
         self.current = "the start"  # what Ctrl-C interrupts, for its message
         self.reuse: Path | None = None
         self.reusable = -1  # how many stages of `reuse` this run starts with (`_check_dir`)
+        self.given: dict[str, nn.Module] = {}  # role -> the caller's module, a private copy
 
     # -------------------------------------------------------------- the run
     def execute(self) -> RunMetrics:
@@ -184,12 +217,17 @@ class _Run:
         source = self.recipe.teacher
         folder = self._stage_dir(0, "start")
         if self._done(folder):
-            model = self._load(folder)
+            model = self._load(folder, 0)
             self._note_step(folder)
             return model
         atomic.kill_point("stage-0")
         start = time.perf_counter()
-        if source.model is not None:
+        if source.given:
+            model = _given_copy(self.given["teacher"], env.task, "teacher")
+            fits = True  # the caller's module, made for the task: measured as a loaded one
+            given = _class_name(model)
+            step = Step("load", "model", {"given": given}, source=f"given {given}")
+        elif source.model is not None:
             loaded = load_source(source.model)
             adapt = registry.get(self.recipe.stages[0].technique).kind == "transfer"
             model = fit_to_task(loaded, source.model, env.task, adapt=adapt)
@@ -202,7 +240,7 @@ class _Run:
                                        "teacher")
             fits = False  # freshly initialised weights: nothing to measure yet
             step = Step("build", "model", model.config.to_dict(), source=source.arch)  # type: ignore[union-attr]
-        self.say(f"[0/{self.last}] start: {source.describe()}")
+        self.say(f"[0/{self.last}] start: {step.source if source.given else source.describe()}")
         step.seconds = round(time.perf_counter() - start, 3)
         name = "teacher" if self.teacher_stage == 0 else "start"
         record = StageRecord(0, name, step.technique, "model", step.config, step.seconds,
@@ -219,7 +257,7 @@ class _Run:
         tech = registry.get(stage.technique)
         if self._done(folder):
             self.say(f"[{index}/{self.last}] {stage.name}: finished earlier, loaded")
-            model = self._load(folder)
+            model = self._load(folder, index)
             self._note_step(folder)
             if stage.technique == "distill":
                 self._use_student_tokenizer(env, self._reduced_tokenizer(folder))
@@ -265,6 +303,8 @@ class _Run:
                 teacher, source.from_teacher, env.task, folder, corpus)
         elif source.pruned_copy is not None:
             env.student = pruned_student(teacher, source.pruned_copy, env.task, self.recipe.seed)
+        elif source.given:
+            env.student = _given_copy(self.given["student"], env.task, "student").train()
         elif source.model is not None:
             env.student = fit_to_task(load_source(source.model), source.model, env.task)
         else:
@@ -339,10 +379,27 @@ class _Run:
                  f"{m.latency_ms:.3f} ms" if m.latency_ms is not None else ""]
         self.say(f"      measured on the artifact: {', '.join(p for p in parts if p)}")
 
-    def _load(self, folder: Path) -> nn.Module:
+    def _load(self, folder: Path, index: int) -> nn.Module:
+        """A finished stage's model; one of the caller's own class loads into a copy of the
+        module it descends from (a directory never names code that is run)."""
         from tinyai.models import load_model
 
-        return load_model(folder / "model")
+        origin = self._given_origin(index)
+        into = copy.deepcopy(origin) if origin is not None else None
+        return load_model(folder / "model", into=into)
+
+    def _given_origin(self, index: int) -> nn.Module | None:
+        """The given module stage `index`'s model was made from, or None (tinyai's own): the
+        student's from a distill stage on (a pruned copy of a given teacher is of the
+        teacher's class), the teacher's before."""
+        distill = next((i for i, s in enumerate(self.recipe.stages, start=1)
+                        if s.technique == "distill"), None)
+        student = self.recipe.student
+        if distill is None or index < distill or student is None:
+            return self.given.get("teacher")
+        if student.given:
+            return self.given["student"]
+        return self.given.get("teacher") if student.pruned_copy is not None else None
 
     def _note_step(self, folder: Path) -> None:
         """On resume: the finished stage's history is the run's history so far."""
@@ -392,6 +449,30 @@ class _Run:
 
     def _done(self, folder: Path) -> bool:
         return self.resume and (folder / DONE_FILE).is_file() and (folder / "model").is_dir()
+
+
+def _class_name(model: nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _given_copy(module: nn.Module, task: Any, role: str) -> nn.Module:
+    """A copy of the caller's `module` to run the recipe on, checked to take the task's
+    inputs (before the run directory is written: a module that cannot run leaves nothing)."""
+    import torch
+
+    from tinyai.models.calling import call_model
+
+    model = copy.deepcopy(module)
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            call_model(model.eval(), task.example_inputs(1))
+    except Exception as exc:  # the user's own code: any failure is the user's to see, in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"the given {role} ({_class_name(model)}) does not run on the task's "
+                          f"inputs ({type(exc).__name__}: {first}); give a module made for "
+                          f"{task.name}") from None
+    return model.train(was_training)
 
 
 def _source_tokenizer(recipe: Recipe) -> str | None:

@@ -3,6 +3,8 @@
     version: 1
     task: {name: sst2, max_length: 64}            # or just `sst2`, or data: {train: my.tsv}
     teacher: minilm-l6                            # or {model: DIR} / {arch: fashion-cnn}
+                                                  # or {given: true}: your own nn.Module,
+                                                  # run_recipe(..., teacher=module)
     student:                                      # optional: what `distill` trains
       from_teacher: {layers: [0, 5], hidden_size: 256, vocab_size: 8000}
       # or, for any architecture: pruned_copy: {ratio: 0.5}
@@ -48,25 +50,34 @@ TOP_KEYS = ("version", "name", "seed", "task", "teacher", "student", "stages", "
             "measure")
 
 
+# What `given: true` asks for, in the one-line errors (a module is passed, not named).
+GIVEN_HINT = "or given: true alone for your own nn.Module, passed as run_recipe(..., {role}=module)"
+
+
 @dataclasses.dataclass
 class ModelSource(Config):
     """Where a model comes from: `model` (a short name such as minilm-l6, a Hugging Face
     directory or a tinyai model directory) or `arch`, a built-in architecture built from
-    `config` (its config dataclass's fields) with fresh weights, to be trained by a stage."""
+    `config` (its config dataclass's fields) with fresh weights, to be trained by a stage;
+    or `given`: an nn.Module of the caller's own code, which a recipe cannot name, passed as
+    ``run_recipe(recipe, run_dir, teacher=module)`` (so such a recipe runs from Python)."""
 
     model: str | None = None
     arch: str | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    given: bool = False
 
     def __post_init__(self) -> None:
-        if (self.model is None) == (self.arch is None):
+        named = [k for k in ("model", "arch") if getattr(self, k) is not None]
+        if len(named) + self.given != 1:
+            hint = GIVEN_HINT.format(role="teacher")
             raise ValueError("model or arch must be given, not both (a model directory or short "
-                             "name, or a built-in architecture)")
+                             f"name, or a built-in architecture), {hint}")
         if self.config and self.arch is None:
             raise ValueError("config sets an architecture's fields: use it with arch")
 
     def describe(self) -> str:
-        return self.model or f"{self.arch} (new)"
+        return self.model or ("your nn.Module (given)" if self.given else f"{self.arch} (new)")
 
 
 @dataclasses.dataclass
@@ -74,21 +85,22 @@ class StudentSource(Config):
     """The student a `distill` stage trains: `from_teacher` shrinks a BERT teacher (layers
     kept, widths, `vocab_size` sub-words of the task's text, factorized embeddings);
     `pruned_copy` is any teacher with fewer channels / units, by structured pruning of a copy
-    (`{pruned_copy: {ratio: 0.5}}`, the keys of StructuredPruning); or `arch` / `model` as
-    for the teacher."""
+    (`{pruned_copy: {ratio: 0.5}}`, the keys of StructuredPruning); or `arch` / `model` /
+    `given` as for the teacher (``run_recipe(..., student=module)``)."""
 
     from_teacher: StudentSpec | None = None
     pruned_copy: StructuredPruning | None = None
     model: str | None = None
     arch: str | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    given: bool = False
 
     def __post_init__(self) -> None:
-        given = [k for k in ("from_teacher", "pruned_copy", "model", "arch")
-                 if getattr(self, k) is not None]
-        if len(given) != 1:
+        named = [k for k in ("from_teacher", "pruned_copy", "model", "arch")
+                 if getattr(self, k) is not None] + (["given"] if self.given else [])
+        if len(named) != 1:
             raise ValueError("exactly one of from_teacher, pruned_copy, model or arch must be "
-                             "given")
+                             f"given ({GIVEN_HINT.format(role='student')})")
         if self.config and self.arch is None:
             raise ValueError("config sets an architecture's fields: use it with arch")
 
@@ -192,13 +204,19 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         """Every default resolved: what ran, and what a re-run with the same file runs."""
         out: dict[str, Any] = {"version": self.version, "name": self.name, "seed": self.seed,
-                               "task": _plain(self.task), "teacher": _plain(self.teacher)}
+                               "task": _plain(self.task), "teacher": _source(self.teacher)}
         if self.student is not None:
-            out["student"] = _plain(self.student)
+            out["student"] = _source(self.student)
         out["stages"] = [s.to_dict() for s in self.stages]
         out["targets"] = _plain(self.targets)
         out["measure"] = _plain(self.measure)
         return out
+
+    def given_roles(self) -> list[str]:
+        """"teacher" / "student" where the recipe says `given: true`: the modules the caller
+        passes to `run_recipe` under those keywords."""
+        roles = ["teacher"] if self.teacher.given else []
+        return roles + (["student"] if self.student is not None and self.student.given else [])
 
     def to_yaml(self) -> str:
         import yaml
@@ -217,6 +235,15 @@ def _plain(config: Config) -> dict[str, Any]:
         return value
 
     return strip(config.to_dict())
+
+
+def _source(source: ModelSource | StudentSource) -> dict[str, Any]:
+    """A model source as a recipe writes it; `given` only where it is set, so the recipes of
+    runs started before it existed still resume (their recipe.yaml is compared)."""
+    plain = _plain(source)
+    if not plain.get("given"):
+        plain.pop("given", None)
+    return plain
 
 
 def _needs_calibration(technique: str) -> bool:

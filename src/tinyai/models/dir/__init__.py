@@ -14,6 +14,14 @@ Loading builds the base architecture, replays the records, resizes layers to the
 shapes, and loads the state dict strictly; nothing is ever unpickled. Saving checks that this
 rebuild gives exactly the model's state-dict keys, shapes and dtypes, so a directory that
 saved is one that loads.
+
+A user-written ``nn.Module`` (a class of the user's own code) is saved the same way, except
+that its ``config.json`` only names the class (``_type`` ``user-module``, its module and
+qualname), for people to read: nothing named in a directory is ever imported, so such a
+directory loads only into an instance the caller builds, ``load_model(DIR, into=Net(...))``,
+which takes the place of the base architecture. Saving checks the rebuild on a copy of the
+model itself (the only instance of the class at hand) and refuses a layer of tinyai's that
+no record rebuilds (a quantization prepared but not converted).
 """
 
 from __future__ import annotations
@@ -46,6 +54,11 @@ from tinyai.models.heads import HEAD_TYPES, EncoderHeadConfig, is_encoder_head
 
 CONFIG = "config.json"
 ENCODER_DIR = "encoder"
+# config.json's _type for a user-written module: never a config type, so nothing builds it.
+USER_MODULE = "user-module"
+# Packages whose classes are not "the user's own": a bare torch layer or Hugging Face model
+# keeps the refusal below (a HF encoder belongs in a head), tinyai's own have records.
+_LIBRARY_PACKAGES = ("torch", "transformers", "tinyai")
 
 __all__ = [
     "BASE",
@@ -54,13 +67,16 @@ __all__ = [
     "HOLDS",
     "LAYERS",
     "STRUCTURE",
+    "USER_MODULE",
     "WEIGHTS",
     "RecordType",
     "is_model_dir",
+    "is_user_module",
     "load_model_dir",
     "register_record_type",
     "save_model",
     "unknown_files",
+    "user_module_class",
 ]
 
 
@@ -78,11 +94,13 @@ def save_model(
     `tokenizer` (object or directory) is stored with text models; without one, the tokenizer
     the model was loaded with is kept. `history` (`tinyai.history.Step` list) is written to
     history.json; without it, the history the model was loaded with is kept.
+    A user-written module (see the module docstring) loads back with ``into=``.
     """
-    if not (is_encoder_head(model) or is_tinyai_model(model)):
+    if not (is_encoder_head(model) or is_tinyai_model(model) or is_user_module(model)):
         raise ModelError(
-            f"save_model saves tinyai models (reference models, encoder heads), not "
-            f"{type(model).__name__}; wrap a HF encoder in TextClassifier or SentenceEncoder"
+            f"save_model saves tinyai models (reference models, encoder heads) and your own "
+            f"nn.Module classes, not {type(model).__module__}.{type(model).__name__}; wrap a "
+            "HF encoder in TextClassifier or SentenceEncoder"
         )
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -100,19 +118,24 @@ def save_model(
 
 def _write(model: nn.Module, out: Path, tokenizer: Any, history: list[Any] | None) -> None:
     found = records.capture(model)
-    (out / CONFIG).write_text(json.dumps(_config_dict(model, found), indent=2) + "\n")
+    user = is_user_module(model)
+    config = _user_config(model) if user else _config_dict(model, found)
+    (out / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     if is_encoder_head(model):
         (out / ENCODER_DIR).mkdir()
         model.encoder.config.to_json_file(str(out / ENCODER_DIR / CONFIG))  # type: ignore[union-attr]
     carried.write_tokenizer(model, out, tokenizer)
     carried.write_history(model, out, history)
     state = model.state_dict()
-    rebuilt = _rebuild(out, found, state)
-    absent = _absent_modules(model, rebuilt)
-    if absent:
-        found += absent
+    if user:
+        _check_user_rebuilds(model, found, state, str(out / STRUCTURE))
+    else:
         rebuilt = _rebuild(out, found, state)
-    _check_rebuilds(model, rebuilt, state)
+        absent = _absent_modules(model, rebuilt)
+        if absent:
+            found += absent
+            rebuilt = _rebuild(out, found, state)
+        _check_rebuilds(model, rebuilt, state)
     write_weights(state, out / WEIGHTS)
     files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
     records.write_structure(out, found, files)
@@ -132,6 +155,67 @@ def _config_dict(model: nn.Module, found: list[records.Record]) -> dict[str, Any
     rebuilt = any(hasattr(m, "to_meta") for m in model.modules())
     config = sync() if callable(sync) and not rebuilt else model.config
     return config.to_dict()  # type: ignore[union-attr,operator]
+
+
+def is_user_module(model: Any) -> bool:
+    """An nn.Module of a class the user wrote: neither tinyai's nor torch's nor Hugging
+    Face's own (those are saved by their config, or belong in a head)."""
+    if not isinstance(model, nn.Module) or is_tinyai_model(model) or is_encoder_head(model):
+        return False
+    return type(model).__module__.split(".")[0] not in _LIBRARY_PACKAGES
+
+
+def _class_name(model: nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _user_config(model: nn.Module) -> dict[str, Any]:
+    """config.json of a user-written module: its class, named for people to read only."""
+    return {"_type": USER_MODULE, "module": type(model).__module__,
+            "qualname": type(model).__qualname__}
+
+
+def user_module_class(path: str | os.PathLike[str]) -> str | None:
+    """``module.qualname`` of the user-written module a model directory holds (read as text,
+    never imported), or None for any other directory."""
+    named = _user_class(Path(path))
+    return None if named is None else ".".join(named)
+
+
+def _user_class(path: Path) -> tuple[str, str] | None:
+    """(module, qualname) from a user-written module's config.json, else None."""
+    config_file = path / CONFIG
+    if not config_file.is_file():
+        return None
+    config = hf.read_json(config_file)
+    if not isinstance(config, dict) or config.get("_type") != USER_MODULE:
+        return None
+    return str(config.get("module")), str(config.get("qualname"))
+
+
+def _check_user_rebuilds(
+    model: nn.Module, found: list[records.Record], state: dict[str, torch.Tensor], where: str
+) -> None:
+    """Rebuild a copy of `model` the way `load_model(DIR, into=...)` does and check it: the
+    records that rebuild layers replace them in the copy, so a tinyai layer the copy still
+    holds as it was is one no record describes, which an instance of the user's class
+    would not get on load."""
+    from tinyai.prune.masks import copy_model  # a deepcopy that works on masked models
+
+    twin = copy_model(model)
+    before = list(twin.modules())  # held, so that no replaced module's id is reused
+    rebuilt = _rebuild_into(twin, found, state, where)
+    kept = {id(m) for m in before}
+    stale = [name for name, m in rebuilt.named_modules()
+             if id(m) in kept and type(m).__module__.split(".")[0] == "tinyai"]
+    if stale:
+        first = rebuilt.get_submodule(stale[0])
+        raise ModelError(
+            f"cannot save {type(model).__name__}: its layer {stale[0]!r} "
+            f"({type(first).__name__}) would not be rebuilt on load; finish the technique "
+            "first (quantize step='convert', WeightSharing step='convert') and save again"
+        )
+    _check_rebuilds(model, rebuilt, state)
 
 
 def _absent_modules(model: nn.Module, rebuilt: nn.Module) -> list[records.Record]:
@@ -212,14 +296,22 @@ def unknown_files(path: Path) -> list[str] | None:
     return sorted(on_disk - listed)
 
 
-def load_model_dir(path: Path) -> nn.Module:
-    """The model in the tinyai model directory `path`, in eval mode."""
+def load_model_dir(path: Path, into: nn.Module | None = None) -> nn.Module:
+    """The model in the tinyai model directory `path`, in eval mode.
+
+    `into`: for a directory of a user-written module, an instance of its class (as its
+    constructor builds it, or already in the saved structure), which is reshaped and filled
+    in place and returned."""
+    _check_into(path, into)
     found = _read_records(path)
     weights = path / WEIGHTS
     if not weights.is_file():
         raise ModelError(f"{path} has no {WEIGHTS}; save the model again with tinyai.save_model")
     state = read_weights(weights)
-    model = _rebuild(path, found, state)
+    if into is not None:
+        model = _rebuild_into(into, found, state, str(path / STRUCTURE))
+    else:
+        model = _rebuild(path, found, state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -229,6 +321,28 @@ def load_model_dir(path: Path) -> nn.Module:
         ) from None
     carried.remember(model, path)
     return model.eval()
+
+
+def _check_into(path: Path, into: nn.Module | None) -> None:
+    """A user-written module's directory needs `into`, of its class; any other refuses it."""
+    named = _user_class(path)
+    if named is None:
+        if into is not None:
+            raise ModelError(f"{path} holds a tinyai model, not a user-written nn.Module; load "
+                             f"it without into=: load_model({str(path)!r})")
+        return
+    qualname = named[1]
+    short = qualname.rpartition(".")[2]  # a class defined in a function: f.<locals>.Net
+    if into is None:
+        raise ModelError(f"{path} holds a user-written nn.Module ({'.'.join(named)}); load it "
+                         f"into an instance: load_model({str(path)!r}, into={short}(...))")
+    if not isinstance(into, nn.Module):
+        raise ModelError(f"into= takes an nn.Module (an instance of {short}), got "
+                         f"{type(into).__name__}")
+    # The qualname only: the same class is __main__.Net in a script and pkg.Net imported.
+    if type(into).__qualname__ != qualname:
+        raise ModelError(f"{path} holds a {'.'.join(named)}, not a {_class_name(into)}; load "
+                         f"it into an instance of {short}")
 
 
 def _read_records(path: Path) -> list[records.Record]:
@@ -253,8 +367,36 @@ def _rebuild(path: Path, found: list[records.Record], state: dict[str, torch.Ten
         model = HEAD_TYPES[type(config)].from_config(config, encoder)  # type: ignore[attr-defined]
     else:
         model = build_model(config)
-    where = str(path / STRUCTURE)
-    records.replay(model, found, BASE, where)
+    return _restructure(model, found, state, str(path / STRUCTURE))
+
+
+def _rebuild_into(
+    into: nn.Module, found: list[records.Record], state: dict[str, torch.Tensor], where: str
+) -> nn.Module:
+    """`into` (a user-written module) in the saved structure. A BASE record it already
+    carries (an instance pruned by the same plan) is not replayed: a plan applies once; the
+    later phases rebuild layers and placeholders, so replaying them again is harmless."""
+    carried_already = {_as_json(r) for r in records.capture(into)}
+    base = [r for r in found if _as_json(r) not in carried_already]
+    return _restructure(into, found, state, where, base)
+
+
+def _as_json(record: records.Record) -> str:
+    """A record as it reads back from structure.json (tuples are lists there)."""
+    return json.dumps(record, sort_keys=True)
+
+
+def _restructure(
+    model: nn.Module,
+    found: list[records.Record],
+    state: dict[str, torch.Tensor],
+    where: str,
+    base: list[records.Record] | None = None,
+) -> nn.Module:
+    """Replay the records on `model` (of BASE phase: those of `base`, default all), fit its
+    layers to the stored shapes, and give its tensors the stored dtypes and order (values
+    not loaded)."""
+    records.replay(model, found if base is None else base, BASE, where)
     fit_to_shapes(model, {k: tuple(v.shape) for k, v in state.items()})
     records.replay(model, found, LAYERS, where)
     records.replay(model, found, HOLDS, where)
