@@ -24,6 +24,7 @@ _LAZY = {
     "distill": "tinyai.distill",
     "prune_": "tinyai.prune",
     "quantize_": "tinyai.quantize",
+    "compress": "tinyai.recipe.runner",
 }
 
 __all__ = ["__version__", *_LAZY]

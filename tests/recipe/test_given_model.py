@@ -72,7 +72,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Small
     run = tmp_path_factory.mktemp("given") / "run"
     module = _module()
     before = {k: v.clone() for k, v in module.state_dict().items()}
-    metrics = run_recipe(parse_recipe(RECIPE), run, teacher=module)
+    metrics = tinyai.compress(RECIPE, run, teacher=module)  # the public entry point
     return run, metrics, module, before
 
 
@@ -120,7 +120,7 @@ def test_a_given_model_not_passed_is_named_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         run_recipe(parse_recipe(RECIPE), tmp_path / "run")
     assert str(info.value) == ("the recipe's teacher is given: true; pass your module: "
-                               "run_recipe(recipe, run_dir, teacher=module)")
+                               "tinyai.compress(recipe, run_dir, teacher=module)")
     assert not (tmp_path / "run").exists()
 
 
@@ -151,7 +151,8 @@ def test_tinyai_compress_says_such_a_recipe_runs_from_python(tmp_path: Path,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "the teacher is given: true" in lines[0]
-    assert "runs from Python: run_recipe(load_recipe(path), run_dir, teacher=module)" in lines[0]
+    assert "runs from Python: tinyai.compress(" in lines[0]
+    assert "run_dir, teacher=module)" in lines[0]
     assert not (tmp_path / "run").exists()
 
 

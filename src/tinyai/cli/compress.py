@@ -38,8 +38,8 @@ def compress(
         # A recipe file cannot name code (nothing named in a file is imported): the module
         # comes from the caller's own Python.
         raise ConfigError(f"{recipe}: the {given[0]} is given: true, a module of your own code; "
-                          "such a recipe runs from Python: run_recipe(load_recipe(path), "
-                          f"run_dir, {given[0]}=module) (tinyai.recipe.runner)")
+                          f"such a recipe runs from Python: tinyai.compress({str(recipe)!r}, "
+                          f"run_dir, {given[0]}=module)")
     if dry_run:
         from tinyai.recipe.plan import plan_table
 

@@ -81,7 +81,7 @@ def _given_modules(recipe: Recipe, passed: dict[str, nn.Module | None]) -> dict[
     for role, module in passed.items():
         if role in wanted and module is None:
             raise ConfigError(f"the recipe's {role} is given: true; pass your module: "
-                              f"run_recipe(recipe, run_dir, {role}=module)")
+                              f"tinyai.compress(recipe, run_dir, {role}=module)")
         if role not in wanted and module is not None:
             source = getattr(recipe, role)
             what = source.describe() if isinstance(source, ModelSource) else (
@@ -91,6 +91,21 @@ def _given_modules(recipe: Recipe, passed: dict[str, nn.Module | None]) -> dict[
         if module is not None and not isinstance(module, nn.Module):
             raise ConfigError(f"{role}= takes an nn.Module, got {type(module).__name__}")
     return {role: copy.deepcopy(m) for role, m in passed.items() if m is not None}
+
+
+def compress(recipe: Recipe | str | Path | dict[str, Any], run_dir: str | Path, *,
+             teacher: nn.Module | None = None, student: nn.Module | None = None,
+             resume: bool = False, force: bool = False) -> RunMetrics:
+    """`tinyai compress` from Python: `recipe` is a YAML file, its parsed mapping or a
+    `Recipe`; `teacher` / `student` are your own modules for ``given: true`` (run_recipe)."""
+    from tinyai.recipe.schema import load_recipe, parse_recipe
+
+    if isinstance(recipe, str | Path):
+        recipe = load_recipe(recipe)
+    elif isinstance(recipe, dict):
+        recipe = parse_recipe(recipe)
+    return run_recipe(recipe, run_dir, resume=resume, force=force, teacher=teacher,
+                      student=student)
 
 
 def teacher_index(recipe: Recipe) -> int:
