@@ -1,5 +1,6 @@
-"""docs/your_own_model.md: its code blocks, run exactly as written (the second continues the
-first, as a reader does), on a small image folder."""
+"""docs/your_own_model.md and the README's "Your own model" section: their code blocks, run
+exactly as written (the doc's second continues its first, as a reader does), on a small image
+folder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "your_own_model.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _blocks() -> list[str]:
@@ -54,3 +56,29 @@ def test_the_your_own_model_example_runs_as_written(tmp_path, monkeypatch, capsy
     assert type(trained) is namespace["Net"]
     assert any("Int8" in type(m).__name__ or "Quantized" in type(m).__name__
                for m in trained.modules())
+
+
+def _readme_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Your own model"):]
+    section = section[:section.index("\n## ", 5)]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1, "the README section holds one example"
+    return blocks[0]
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch, capsys) -> None:
+    """Issue #14 item 7: a plain nn.Module trained on an image folder, pruned, quantized,
+    exported and run, in the README itself."""
+    code = _readme_block()
+    body = [line for line in code.strip().splitlines() if not line.startswith(("import", "from"))]
+    assert len(body) <= 16  # the model and the pipeline: fifteen-odd lines
+    _photos(tmp_path, "train", 48, seed=0)
+    _photos(tmp_path, "test", 8, seed=1)
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    exec(compile(code, str(README), "exec"), {"__name__": "__readme_example__"})
+    printed = capsys.readouterr().out
+    assert "'label': 'cat'" in printed  # the bright-top image, as the quantized artifact sees it
+    manifest = tmp_path / "out" / "photos" / "manifest.json"
+    assert manifest.is_file() and "int8" in manifest.read_text().lower()
