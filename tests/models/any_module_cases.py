@@ -15,10 +15,14 @@ from tinyai.data import char_vocab, encode_chars, load_shakespeare
 from tinyai.models import (
     CharLM,
     CharLMConfig,
+    CharTransformer,
+    CharTransformerConfig,
     FashionCNN,
     FashionCNNConfig,
     KwsDSCNN,
     KwsDSCNNConfig,
+    KwsResNet,
+    KwsResNetConfig,
     LeNet5,
     LeNet5Config,
     LeNet300100,
@@ -84,8 +88,12 @@ ARCHS = [
     Arch("lenet-300-100", "fashion", lambda: LeNet300100(LeNet300100Config(hidden=(48, 32)))),
     Arch("kws-dscnn", "log_mels", lambda: KwsDSCNN(KwsDSCNNConfig(
         channels=(8, 8, 8), num_classes=4, n_mels=10, frames=20, first_kernel=(4, 2)))),
+    Arch("kws-resnet", "log_mels", lambda: KwsResNet(KwsResNetConfig(
+        channels=8, blocks=2, num_classes=4, n_mels=10, frames=20, dropout=0.0))),
     Arch("char-rnn", "characters",
          lambda: CharLM(CharLMConfig(embed_dim=16, hidden_size=32, num_layers=2, seq_len=16))),
+    Arch("char-transformer", "characters", lambda: CharTransformer(CharTransformerConfig(
+        n_layer=2, n_head=2, n_embd=32, block_size=16, seq_len=16))),
     Arch("resnet8", "fashion", ResNet8),
     Arch("separable-concat", "fashion", SeparableConcatNet),
     Arch("gru-tokens", "tokens", GRUClassifier),

@@ -3,6 +3,10 @@ as every task, and one-line errors for what does not fit."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -114,3 +118,72 @@ def test_export_with_only_example_inputs(tmp_path) -> None:
     assert predictor.kind == "tensors"
     np.testing.assert_allclose(predictor.outputs(np.ones((5, 6), np.float32)),
                                model(torch.ones(5, 6)).detach().numpy(), atol=1e-6)
+
+
+class _TokenClassifier(nn.Module):
+    """Mean of the unmasked tokens' embeddings -> classes: takes any sequence length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, input_ids, attention_mask):
+        mask = attention_mask.unsqueeze(-1).float()
+        return self.out((self.embed(input_ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0))
+
+
+def _token_task() -> object:
+    """Token ids [N, 12] and their mask; the label is the first token's parity."""
+    ids = np.random.default_rng(1).integers(0, 50, (40, 12))
+    mask = np.ones_like(ids)
+    mask[::3, 9:] = 0  # some padded examples, so the mask matters
+    labels = ids[:, 0] % 2
+    split = lambda s: {"input_ids": ids[s], "attention_mask": mask[s], "labels": labels[s]}  # noqa: E731
+    return get_task("array-classification", data={"train": split(slice(0, 30)),
+                                                   "test": split(slice(30, 40))})
+
+
+def test_token_ids_export_with_a_free_sequence_axis(tmp_path) -> None:
+    import onnx
+
+    task = _token_task()
+    assert task.input_axes["input_ids"] == {0: "batch", 1: "sequence"}
+    torch.manual_seed(0)
+    model = _TokenClassifier().eval()
+    artifact = tinyai.export(model, tmp_path / "tokens", task)
+    graph = onnx.load(str(artifact / "model.onnx"), load_external_data=False).graph
+    for value in graph.input:
+        assert [d.dim_param for d in value.type.tensor_type.shape.dim] == ["batch", "sequence"]
+    predictor = tinyai.load_artifact(artifact)
+    assert predictor.manifest["preprocessing"]["inputs"][0]["shape"] == [None]
+    for length in (5, 31):  # shorter and longer than the example's 12
+        ids = RNG.integers(0, 50, (3, length))
+        mask = np.ones_like(ids)
+        mask[0, length // 2:] = 0
+        produced = predictor.outputs({"input_ids": ids, "attention_mask": mask})
+        with torch.no_grad():
+            expected = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+        np.testing.assert_allclose(produced, expected, atol=1e-5)
+
+
+def test_an_artifact_of_arrays_in_memory_is_scored_on_the_task_passed(tmp_path) -> None:
+    task = _token_task()
+    torch.manual_seed(0)
+    model = _TokenClassifier().eval()
+    artifact = tinyai.export(model, tmp_path / "tokens", task)
+    with pytest.raises(ConfigError, match=r"data given in memory.*task=get_task\("
+                       r"'array-classification', data=.*--data test=FILE.npz") as info:
+        tinyai.evaluate(artifact)
+    assert "\n" not in str(info.value)
+    scored = tinyai.evaluate(artifact, task=task)
+    assert scored["examples"] == 10 and scored["source"] == "artifact"
+    assert scored["metrics"] == tinyai.evaluate(model, task)["metrics"]
+    # the command line takes the same data as files
+    test = task.dataset("test")
+    np.savez(tmp_path / "test.npz", labels=test.labels, **test.inputs)
+    cli = subprocess.run([sys.executable, "-m", "tinyai", "evaluate", str(artifact), "--data",
+                          f"test={tmp_path / 'test.npz'}", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["metrics"] == scored["metrics"]

@@ -1,6 +1,7 @@
 """`tinyai prune MODEL`: unstructured (--sparsity) or structured (--ratio) pruning.
 
     tinyai prune ./fashion-cnn --sparsity 0.9 --scope global --dry-run
+    tinyai prune char-transformer --ratio 0.5 --dry-run      # an architecture, as summary takes
     tinyai prune ./fashion-cnn fashion-mnist --ratio 0.5 --out ./slim --epochs 1 --lr 1e-3
     tinyai prune ./minilm-sst2 sst2 --ratio 0.25 --target heads --target ffn --out ./slim
 
@@ -22,7 +23,9 @@ from tinyai.cli import verbs
 
 
 def prune(
-    model: str = typer.Argument(..., help="A tinyai model dir, a HF dir or a short name."),
+    model: str = typer.Argument(
+        ..., help="A tinyai model dir, a HF dir, a short name, or (with --dry-run) a built-in "
+        "architecture name (char-transformer), as tinyai summary takes."),
     task: str | None = typer.Argument(None, help="The task to fine-tune and measure on."),
     sparsity: float | None = typer.Option(None, help="Unstructured: fraction of weights to zero."),
     scope: str | None = typer.Option(None, help="Unstructured ranking: layer (default) or global."),
@@ -65,10 +68,11 @@ def prune(
         return
     if out is None:
         raise ConfigError("pass --out DIR to save the pruned model, or --dry-run to preview")
+    _refuse_untrained_architecture(model)
     verbs.check_target(out, "model", force)
     if ratio is not None:
         technique = "structured-pruning"
-        targets = tuple(target) if target else _default_targets(model)
+        targets = tuple(target) if target else _default_targets(_load(model))
         config = verbs.given(ratio=ratio, importance=importance, targets=list(targets),
                              ignored=list(exclude) if exclude else None)
     else:
@@ -89,16 +93,28 @@ def prune(
                    "to fine-tune right after pruning")
 
 
-def _default_targets(model: str) -> tuple[str, ...]:
+def _refuse_untrained_architecture(model: str) -> None:
+    """An architecture name has no weights worth saving pruned: only its plan means anything."""
+    from tinyai.cli.summary import is_architecture_name
+    from tinyai.errors import ConfigError
+
+    if is_architecture_name(model):
+        raise ConfigError(f"{model} is an architecture without trained weights: add --dry-run "
+                          "to see its pruning plan, or prune a trained model directory (e.g. one "
+                          f"tinyai distill TEACHER TASK --arch {model} --out DIR saved)")
+
+
+def _default_targets(model: Any) -> tuple[str, ...]:
     from tinyai.prune.transformer import attention_blocks
 
-    return ("heads", "ffn") if attention_blocks(_load(model)) else ("channels", "neurons")
+    return ("heads", "ffn") if attention_blocks(model) else ("channels", "neurons")
 
 
 def _load(model: str) -> Any:
-    from tinyai.models import load_model
+    # The references `tinyai summary` takes: a plan needs the architecture, not trained weights.
+    from tinyai.cli.summary import reference_model
 
-    return load_model(model)
+    return reference_model(model)
 
 
 def _structured(
@@ -110,13 +126,11 @@ def _structured(
     exclude: list[str],
 ) -> dict[str, Any]:
     from tinyai.prune import StructuredPruning, plan
-    from tinyai.prune.transformer import attention_blocks
 
-    default = ("heads", "ffn") if attention_blocks(model) else ("channels", "neurons")
     config = StructuredPruning(
         ratio=ratio,
         importance=importance,
-        targets=tuple(targets or default),
+        targets=tuple(targets or _default_targets(model)),
         ignored=tuple(exclude),
     )
     the_plan = plan(model, config, inputs)

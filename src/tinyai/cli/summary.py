@@ -33,7 +33,7 @@ def summary(
 
         inspect(Path(model), as_json)
         return
-    loaded = _model(model)
+    loaded = reference_model(model)
     inputs = loaded.example_inputs()  # type: ignore[operator]
     if input_shape:
         inputs = _reshaped(inputs, _parse_shapes(input_shape, list(inputs)))
@@ -55,17 +55,24 @@ def summary(
     console.print(result.rich_table())
 
 
-def _model(name: str) -> Any:
-    """A model directory or short name, or a built-in architecture with its default config."""
-    from pathlib import Path
-
+def reference_model(name: str) -> Any:
+    """A model directory or short name, or a built-in architecture with its default config
+    (what `tinyai summary` and `tinyai prune --dry-run` take: neither needs trained weights)."""
     from tinyai.models import build_model, load_model
     from tinyai.recipe.models import architectures
 
-    known = architectures()
-    if name in known and not Path(name).exists():
-        return build_model(known[name]())
+    if is_architecture_name(name):
+        return build_model(architectures()[name]())
     return load_model(name)
+
+
+def is_architecture_name(name: str) -> bool:
+    """A built-in architecture's name (char-transformer) that is not also a path here."""
+    from pathlib import Path
+
+    from tinyai.recipe.models import architectures
+
+    return name in architectures() and not Path(name).exists()
 
 
 def _parse_shapes(specs: list[str], names: list[str]) -> dict[str, tuple[int, ...]]:

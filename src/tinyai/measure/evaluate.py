@@ -67,11 +67,29 @@ def _resolve_task(task: Any, artifact: Any) -> Any:
 
             return build_task(TaskSpec.from_dict(manifest["task_spec"], "manifest.task_spec"))
         task = manifest["task"]
+        _refuse_data_given_in_memory(artifact, str(task))
     if isinstance(task, str):
         from tinyai.tasks import get_task
 
         return get_task(task)
     return task
+
+
+def _refuse_data_given_in_memory(artifact: Any, task: str) -> None:
+    """A task on the user's files records them in the manifest (task_spec); one given as
+    arrays or datasets in memory records only its kind, which names no data to score on."""
+    from tinyai.errors import ConfigError
+    from tinyai.tasks import TASK_NAMES
+    from tinyai.tasks.custom import CUSTOM_KINDS
+
+    if task in TASK_NAMES or task not in CUSTOM_KINDS:
+        return
+    files = "FILE.npz" if task.startswith("array-") else "PATH"
+    raise ConfigError(
+        f"artifact {artifact} was made from {task} data given in memory, which its manifest "
+        f"cannot re-create; pass the task: evaluate(artifact, task=get_task({task!r}, "
+        f"data={{'test': ...}})), or run tinyai evaluate {artifact} --data test={files}"
+    )
 
 
 def _run_artifact(

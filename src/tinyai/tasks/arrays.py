@@ -17,7 +17,8 @@ model's forward takes them by name or position (`tinyai.models.calling`).
   or, with no labels, one int array of windows [N, T + 1] split into input [:, :-1] and
   labels [:, 1:]; metrics loss / perplexity; the sequence axis is free at export.
 
-The exported artifact takes the raw arrays (preprocessing ``arrays``: names, dtypes, shapes).
+The exported artifact takes the raw arrays (preprocessing ``arrays``: names, dtypes, shapes);
+its batch axis is free, and so is the sequence axis of any 2-D integer input (token ids).
 """
 
 from __future__ import annotations
@@ -163,6 +164,14 @@ def infer_array_kind(path: Path) -> str:
     return "array-regression"
 
 
+def _free_axes(kind: str, array: np.ndarray) -> dict[int, str]:
+    """The axes of an input that may change size in the exported graph: the batch, and the
+    sequence of an LM's inputs or of 2-D integer arrays (token ids [N, T], e.g. with their
+    attention mask), so a model over tokens is not frozen at the example's length."""
+    token_ids = array.ndim == 2 and array.dtype == np.int64
+    return {0: "batch", 1: "sequence"} if kind == "array-lm" or token_ids else {0: "batch"}
+
+
 class ArrayTask(Task):
     """A task over `ArrayDataset` splits (built by `array_task`)."""
 
@@ -183,8 +192,7 @@ class ArrayTask(Task):
             if tuple(data.inputs) != self.input_names:
                 raise DataError(f"split {split!r} has inputs {list(data.inputs)}, another has "
                                 f"{list(self.input_names)}; give every split the same arrays")
-        self.input_axes = {n: {0: "batch", 1: "sequence"} if kind == "array-lm" else {0: "batch"}
-                           for n in self.input_names}
+        self.input_axes = {n: _free_axes(kind, a) for n, a in first.inputs.items()}
         self._examples = datasets.get("train", first)
 
     def _collate(self, data: Any, indices: np.ndarray) -> dict[str, np.ndarray]:
