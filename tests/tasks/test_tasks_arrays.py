@@ -167,6 +167,33 @@ def test_token_ids_export_with_a_free_sequence_axis(tmp_path) -> None:
         np.testing.assert_allclose(produced, expected, atol=1e-5)
 
 
+class _FlattenedTokens(nn.Module):
+    """Token ids embedded and flattened into a Linear: it only takes the length it was made
+    for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.out = nn.Embedding(50, 4), nn.Linear(4 * 12, 2)
+
+    def forward(self, ids):
+        return self.out(self.embed(ids).flatten(1))
+
+
+def test_a_model_that_fixes_the_sequence_length_exports_with_it_fixed(tmp_path) -> None:
+    import onnx
+
+    ids = RNG.integers(0, 50, (24, 12))
+    task = get_task("array-classification", data={
+        "train": {"input_ids": ids[:16], "labels": ids[:16, 0] % 2},
+        "test": {"input_ids": ids[16:], "labels": ids[16:, 0] % 2}})
+    assert task.input_axes["input_ids"] == {0: "batch", 1: "sequence"}  # what arrays suggest
+    artifact = tinyai.export(_FlattenedTokens().eval(), tmp_path / "fixed", task)
+    graph = onnx.load(str(artifact / "model.onnx"), load_external_data=False).graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and dims[1].dim_value == 12  # declared as it is
+    assert tinyai.evaluate(artifact, task)["metrics"]["accuracy"] >= 0.0
+
+
 def test_an_artifact_of_arrays_in_memory_is_scored_on_the_task_passed(tmp_path) -> None:
     task = _token_task()
     torch.manual_seed(0)

@@ -33,8 +33,10 @@ def write_artifact(
     check_vocabulary(model, task)
 
     inputs = _on_model_device(onnx_export.export_inputs(model, task, batch_size=2), model)
-    graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config,
-                                     onnx_export.input_axes(task))
+    axes = onnx_export.input_axes(task)
+    if getattr(task, "input_axes", None):  # axes the user's arrays suggest: check the model
+        axes = onnx_export.axes_the_model_allows(model, inputs, axes)
+    graph = onnx_export.export_graph(model, inputs, task.output_name, task.kind, config, axes)
     proto = graph.proto
     onnx.checker.check_model(proto, full_check=True)
     if not config.keep_debug_info:

@@ -66,6 +66,39 @@ def input_axes(task: Any) -> dict[str, dict[int, str]]:
             for name in task.input_names}
 
 
+def axes_the_model_allows(model: nn.Module, inputs: dict[str, Any],
+                          axes: dict[str, dict[int, str]]) -> dict[str, dict[int, str]]:
+    """`axes` without the free non-batch axes `model` cannot take at another length.
+
+    An array task frees the sequence axis of 2-D integer inputs (token ids), but a model may
+    still fix it (an embedding flattened into a Linear): probed in PyTorch one position
+    shorter, such a model fails, and the axis stays fixed in the graph instead of being
+    declared free and then failing in the runtime at any other length."""
+    import torch
+
+    from tinyai.models.calling import call_model
+
+    names = {name for per_input in axes.values() for name in per_input.values()} - {"batch"}
+    kept = {k: dict(v) for k, v in axes.items()}
+    for axis_name in sorted(names):
+        probe = dict(inputs)
+        for key, per_input in axes.items():
+            for dim, name in per_input.items():
+                if name == axis_name and key in probe and probe[key].shape[dim] > 1:
+                    probe[key] = probe[key].narrow(dim, 0, probe[key].shape[dim] - 1)
+        was_training = model.training
+        try:
+            with torch.no_grad():
+                call_model(model.eval(), probe)  # eval: a probe must not move BN statistics
+        except Exception:  # any failure means: this model needs the length it was given
+            for per_input in kept.values():
+                for dim in [d for d, n in per_input.items() if n == axis_name]:
+                    del per_input[dim]
+        finally:
+            model.train(was_training)
+    return kept
+
+
 def export_inputs(model: nn.Module, task: Any, batch_size: int) -> dict[str, Any]:
     """The task's example inputs, plus, for a char-lm task, the empty state of a model that
     carries state between calls (``initial_state``), so the graph takes the state and returns
