@@ -2,7 +2,8 @@
 
 An artifact is scored on its own task: a built-in one by name, or the user data it was made
 from (its manifest records the data spec); `--task` / `--data` override that, and a task
-whose kind or labels differ from the artifact's is refused.
+whose kind or labels differ from the artifact's is refused. A model directory is refused a
+task it was not fitted to the same way (`tinyai.recipe.models.fit_to_task`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A one-stage recipe (`export`): the artifact keeps the model's tokenizer, preprocessing,
 labels and whole history; it is scored on the held-out split through the torch-free runtime
 and timed, and the parity check against PyTorch is printed. A task the model was not made
-for (another kind or label count) is refused.
+for is refused: another kind or label count, and, for a model directory that records the task
+it was fitted to (task.json), other label names or input shapes.
 """
 
 from __future__ import annotations

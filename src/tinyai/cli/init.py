@@ -54,10 +54,12 @@ def init(
 
     verbs.check_target(out, "model", force)
     spec = TaskSpec.from_dict(verbs.task_spec(task, data), "task")
-    model = build_architecture(arch, _fields(config or []), build_task(spec), seed, "arch")
+    the_task = build_task(spec)
+    model = build_architecture(arch, _fields(config or []), the_task, seed, "arch")
     step = Step("build", "model", model.config.to_dict(), source=arch)  # type: ignore[union-attr]
     with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, Path(tmp) / "model", history=[step])
+        # the task is recorded, so export / evaluate refuse one it was not built for
+        save_model(model, Path(tmp) / "model", history=[step], task=the_task)
         verbs.place(Path(tmp) / "model", out, "model", force)
     params = sum(p.numel() for p in model.parameters())
     typer.echo(f"wrote a new {arch} ({params:,} parameters, untrained) to {out}; train it with "

@@ -132,15 +132,93 @@ def fit_to_task(model: nn.Module, source: str | None, task: Any, adapt: bool = T
 
 
 def _check_fits(model: nn.Module, name: str, task: Any) -> None:
-    """Refuse, in one line, a task the model was not made for (kind or label count)."""
+    """Refuse, in one line, a task the model was not made for: another kind or label count,
+    and, for a model whose directory records the task it was fitted to, other label names
+    or other input shapes (image size, channels, features)."""
+    from tinyai.models.dir.carried import fitted_task
+
+    record = fitted_task(model)
+    fix = _fix(record)
     kind = getattr(model, "kind", "")
     if kind and kind != task.kind:
         raise ConfigError(f"{name} is {_a(kind)} model and the task {task.name} is {task.kind}; "
-                          "give the task it was trained for, or fine-tune it on this one first")
+                          f"{fix}")
     if not _labels_match(model, task):
         raise ConfigError(f"{name} outputs {_label_count(model)} classes and the task "
-                          f"{task.name} has {task.num_labels}; give the task it was trained "
-                          "for, or fine-tune it on this one first (tinyai finetune)")
+                          f"{task.name} has {task.num_labels}; {fix}")
+    if record is not None:
+        _check_record(record, name, task, fix)
+
+
+def _fix(record: dict[str, Any] | None) -> str:
+    """What to do instead: name the task the model was fitted to, when it is known."""
+    fitted = f"--task {record.get('name')}" if record else "the task it was trained for"
+    spec = (record or {}).get("data_spec")
+    if spec:
+        fitted = f"--data {_data_pairs(spec)}"
+        fitted += f" --holdout {spec['holdout']:g}" if spec.get("holdout") else ""
+    return f"give {fitted}, or fine-tune it on this task first (tinyai finetune)"
+
+
+def _check_record(record: dict[str, Any], name: str, task: Any, fix: str) -> None:
+    """Refuse `task` unless it is what `record` (the model directory's task.json) says the
+    model was fitted to: same kind, same label names in the same order, same input shapes."""
+    from tinyai.models.dir.carried import input_shapes
+
+    fitted = _task_words(record.get("name"), record.get("data_spec"))
+    given = _task_words(task.name, _user_data(getattr(task, "spec", None)))
+    if record.get("kind") != task.kind:
+        raise ConfigError(f"{name} was fitted to {fitted} ({record.get('kind')}) and the task "
+                          f"is {given} ({task.kind}); {fix}")
+    mine, theirs = record.get("label_names"), task.label_names
+    if (list(mine) if mine else None) != (list(theirs) if theirs else None):
+        raise ConfigError(f"{name} was fitted to {fitted} with labels {_names(mine)} and the "
+                          f"task {given} has labels {_names(theirs)}; {fix}")
+    differs = _shape_difference(record.get("inputs") or {}, input_shapes(task))
+    if differs is not None:
+        input_name, want, got = differs
+        raise ConfigError(f"{name} was fitted to {fitted}, whose {input_name} is {want}, and the "
+                          f"task {given} gives {got}; {fix}")
+
+
+def _user_data(spec: Any) -> dict[str, Any] | None:
+    """A task spec's fields when it is the user's own data (None for a built-in task)."""
+    return spec.to_dict() if spec is not None and getattr(spec, "data", None) else None
+
+
+def _task_words(name: Any, data_spec: dict[str, Any] | None) -> str:
+    """'fashion-mnist', or 'your data train=/x/digits' for the user's own files."""
+    if not data_spec:
+        return str(name)
+    return f"your data {_data_pairs(data_spec)}"
+
+
+def _data_pairs(data_spec: dict[str, Any]) -> str:
+    """A data spec's files as --data takes them: train=PATH,test=PATH."""
+    return ",".join(f"{split}={path}" for split, path in data_spec["data"].items())
+
+
+def _names(labels: Any, shown: int = 4) -> str:
+    """Label names for a one-line message: the first few, and how many in all."""
+    if not labels:
+        return "none"
+    names = [str(n) for n in labels]
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return "[" + ", ".join(names[:shown]) + more + "]"
+
+
+def _shape_difference(fitted: dict[str, Any], given: dict[str, list[int | None]]
+                      ) -> tuple[str, list[int | None], list[int | None]] | None:
+    """The first input both tasks have whose shape differs (None matches any length)."""
+    for input_name, want in fitted.items():
+        got = given.get(input_name)
+        if got is None:
+            continue
+        same = len(want) == len(got) and all(
+            a is None or b is None or a == b for a, b in zip(want, got, strict=True))
+        if not same:
+            return input_name, list(want), got
+    return None
 
 
 def _label_count(model: nn.Module) -> int | None:

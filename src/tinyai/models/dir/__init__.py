@@ -8,7 +8,8 @@ A directory `save_model` writes holds, and nothing else:
 - ``structure.json``: format version, the structural changes since the base architecture as
   an ordered list of typed records (`records`), and the list of the directory's other files;
 - ``model.safetensors``: the state dict, sparse tensors packed, tied tensors once (`weights`);
-- the tokenizer files (text models) and ``history.json`` (`tinyai.history`), when known.
+- the tokenizer files (text models), ``history.json`` (`tinyai.history`) and ``task.json``
+  (the task it was fitted to, `carried`), when known.
 
 Loading builds the base architecture, replays the records, resizes layers to the stored
 shapes, and loads the state dict strictly; nothing is ever unpickled. Saving checks that this
@@ -85,6 +86,7 @@ def save_model(
     out_dir: str | os.PathLike[str],
     tokenizer: Any = None,
     history: list[Any] | None = None,
+    task: Any = None,
 ) -> Path:
     """Write `model` to `out_dir`; returns it.
 
@@ -93,7 +95,9 @@ def save_model(
     none of them exists there yet: nothing tinyai did not write is ever replaced.
     `tokenizer` (object or directory) is stored with text models; without one, the tokenizer
     the model was loaded with is kept. `history` (`tinyai.history.Step` list) is written to
-    history.json; without it, the history the model was loaded with is kept.
+    history.json; without it, the history the model was loaded with is kept. `task` (a Task
+    or built-in task name) is recorded in task.json as what the model was fitted to; without
+    it, the task the model was loaded with is kept.
     A user-written module (see the module docstring) loads back with ``into=``.
     """
     if not (is_encoder_head(model) or is_tinyai_model(model) or is_user_module(model)):
@@ -109,14 +113,15 @@ def save_model(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        _write(model, staging, tokenizer, history)
+        _write(model, staging, tokenizer, history, task)
         _place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
-def _write(model: nn.Module, out: Path, tokenizer: Any, history: list[Any] | None) -> None:
+def _write(model: nn.Module, out: Path, tokenizer: Any, history: list[Any] | None,
+           task: Any = None) -> None:
     found = records.capture(model)
     user = is_user_module(model)
     config = _user_config(model) if user else _config_dict(model, found)
@@ -126,6 +131,7 @@ def _write(model: nn.Module, out: Path, tokenizer: Any, history: list[Any] | Non
         model.encoder.config.to_json_file(str(out / ENCODER_DIR / CONFIG))  # type: ignore[union-attr]
     carried.write_tokenizer(model, out, tokenizer)
     carried.write_history(model, out, history)
+    carried.write_task(model, out, task)
     state = model.state_dict()
     if user:
         _check_user_rebuilds(model, found, state, str(out / STRUCTURE))

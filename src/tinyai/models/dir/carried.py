@@ -1,9 +1,12 @@
-"""What a model directory carries besides the model: its tokenizer and its history.
+"""What a model directory carries besides the model: its tokenizer, its history, and the
+task it was fitted to.
 
-`load_model` remembers both on the model it returns, and `save_model` writes them back when
-the caller passes none, so load -> (prune, quantize, ...) -> save keeps a reduced-vocabulary
-student's own tokenizer, and never swaps in the tokenizer of the directory the encoder was
-first built from.
+`load_model` remembers all three on the model it returns, and `save_model` writes them back
+when the caller passes none, so load -> (prune, quantize, ...) -> save keeps a reduced-
+vocabulary student's own tokenizer, and never swaps in the tokenizer of the directory the
+encoder was first built from. The task record (``task.json``: name, kind, label names, input
+shapes, and the data spec of the user's own data) lets `tinyai export` / `evaluate` refuse a
+task the model was not fitted to even when its label count happens to match.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ if TYPE_CHECKING:
 # tinyai directory without one (then nothing is guessed from the encoder's origin).
 TOKENIZER_ATTR = "tinyai_tokenizer_dir"
 HISTORY_ATTR = "tinyai_history"
+# On the model: the task record of the directory it was loaded from (None: it has none).
+TASK_ATTR = "tinyai_task"
+TASK_FILE = "task.json"
 
 
 def remember(model: nn.Module, path: Path) -> None:
     """Note on `model` the tokenizer and history of the directory it was loaded from."""
     object.__setattr__(model, TOKENIZER_ATTR, str(path) if hf.has_tokenizer(path) else "")
     object.__setattr__(model, HISTORY_ATTR, read_history(path))
+    object.__setattr__(model, TASK_ATTR, read_task(path))
 
 
 def write_tokenizer(model: nn.Module, out: Path, tokenizer: Any) -> None:
@@ -81,3 +88,61 @@ def write_history(model: nn.Module, out: Path, history: list[Any] | None) -> Non
     steps = [s if isinstance(s, Step) else Step.from_dict(s) for s in steps]
     if steps:
         (out / HISTORY_FILE).write_text(json.dumps(history_dicts(steps), indent=1) + "\n")
+
+
+def write_task(model: nn.Module, out: Path, task: Any) -> None:
+    """task.json from `task` (a Task or a built-in task name), else the record `model` came
+    with; nothing when neither is known (a model built outside a task)."""
+    record = task_record(task) if task is not None else fitted_task(model)
+    if record is not None:
+        (out / TASK_FILE).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def fitted_task(model: nn.Module) -> dict[str, Any] | None:
+    """The task record `model` was loaded with (None for a model saved without one)."""
+    return getattr(model, TASK_ATTR, None)
+
+
+def task_record(task: Any) -> dict[str, Any]:
+    """What a model fitted to `task` was fitted to (see the module docstring)."""
+    from tinyai.export.artifact import _task_spec
+
+    if isinstance(task, str):
+        from tinyai.tasks.spec import TaskSpec, build_task
+
+        task = build_task(TaskSpec(name=task))
+    spec = _task_spec(task)
+    return {
+        "name": task.name,
+        "kind": task.kind,
+        "label_names": task.label_names,
+        "inputs": input_shapes(task),
+        "data_spec": spec if spec and spec.get("data") else None,  # the user's own data only
+    }
+
+
+def input_shapes(task: Any) -> dict[str, list[int | None]]:
+    """Input name -> shape without the batch axis. Token ids get None for their length: it
+    follows the text and max_length, not the model."""
+    shapes: dict[str, list[int | None]] = {}
+    for name, value in task.example_inputs(1).items():
+        dims: list[int | None] = [int(d) for d in value.shape[1:]]
+        shapes[name] = dims if value.dtype.is_floating_point else [None] * len(dims)
+    return shapes
+
+
+def read_task(path: Path) -> dict[str, Any] | None:
+    """The task record of the model directory `path`, None when it has none (saved before
+    tinyai recorded it, or outside a task)."""
+    file = path / TASK_FILE
+    if not file.is_file():
+        return None
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read {file} ({type(exc).__name__}); save the model again") \
+            from None
+    if not isinstance(record, dict) or not {"name", "kind", "label_names", "inputs"} <= set(
+            record):
+        raise ModelError(f"{file} is not a task record; save the model again")
+    return record
