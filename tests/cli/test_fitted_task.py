@@ -53,6 +53,12 @@ def test_export_and_evaluate_refuse_fashion_mnist_for_a_digits_model(tmp_path: P
     assert right.returncode == 0, right.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["label_names"] == sorted(DIGITS)
+    # No task and no --data: the task the model records, the user's own folder here.
+    recorded = cli("export", str(model), str(tmp_path / "again"), "--no-bench")
+    assert recorded.returncode == 0, recorded.stderr[-2000:]
+    again = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert again["label_names"] == sorted(DIGITS)
+    assert again["task_spec"]["data"]["train"] == str(digits)
 
 
 def test_evaluate_refuses_sst2_for_a_text_model_fitted_to_neg_pos(tmp_path: Path) -> None:

@@ -214,3 +214,9 @@ def test_an_artifact_of_arrays_in_memory_is_scored_on_the_task_passed(tmp_path) 
                          capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["metrics"] == scored["metrics"]
+    # without --data, the command says the same one line as the Python call
+    bare = subprocess.run([sys.executable, "-m", "tinyai", "evaluate", str(artifact)],
+                          capture_output=True, text=True, timeout=300)
+    assert bare.returncode == 2
+    lines = bare.stderr.strip().splitlines()
+    assert len(lines) == 1 and "given in memory" in lines[0] and "--data test=" in lines[0]

@@ -68,7 +68,8 @@ def distill(
     if augment:
         config["augment"] = {"copies": augment}
     recipe = verbs.one_stage_recipe(
-        teacher, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), "distill",
+        teacher, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length, teacher),
+        "distill",
         config, train=verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr,
                                   bf16=bf16, seed=seed),
         student=student, bench=not no_bench, measure_start=True)

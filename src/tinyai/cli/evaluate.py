@@ -22,7 +22,7 @@ def evaluate(
         ..., help="An artifact directory, or a model directory / short name."
     ),
     task: str | None = typer.Option(
-        None, "--task", "-t", help="Task name (default: the artifact's)."
+        None, "--task", "-t", help="Task name (default: the one the artifact or model records)."
     ),
     data: str | None = verbs.DATA, holdout: float | None = verbs.HOLDOUT,
     max_length: int | None = verbs.MAX_LENGTH,
@@ -47,7 +47,7 @@ def evaluate(
     is_artifact = (Path(target) / MANIFEST_NAME).is_file()
     if is_artifact:
         manifest = read_manifest(target)
-        the_task = _artifact_task(manifest, task, data, holdout, max_length)
+        the_task = _artifact_task(manifest, target, task, data, holdout, max_length)
         _check_labels(manifest, the_task, target)
         result = run_evaluate(target, the_task, split, limit, batch_size, threads)
         if record:
@@ -59,8 +59,8 @@ def evaluate(
         from tinyai.tasks.spec import TaskSpec, build_task
 
         model = load_source(target)  # first: a missing model is the problem to name
-        spec = TaskSpec.from_dict(verbs.task_spec(task, data, holdout, None, None, max_length),
-                                  "task")
+        spec = TaskSpec.from_dict(
+            verbs.task_spec(task, data, holdout, None, None, max_length, target), "task")
         the_task = build_task(spec, tokenizer=_own_tokenizer(target))
         fit_to_task(model, target, the_task, adapt=False)
         result = run_evaluate(model, the_task, split, limit, batch_size)
@@ -74,7 +74,7 @@ def evaluate(
     )
 
 
-def _artifact_task(manifest: dict[str, Any], task: str | None, data: str | None,
+def _artifact_task(manifest: dict[str, Any], target: str, task: str | None, data: str | None,
                    holdout: float | None, max_length: int | None) -> Any:
     """The task to score an artifact on: the one given, else the one it records."""
     from tinyai.tasks.spec import TaskSpec, build_task
@@ -85,6 +85,9 @@ def _artifact_task(manifest: dict[str, Any], task: str | None, data: str | None,
     elif isinstance(manifest.get("task_spec"), dict):
         spec = TaskSpec.from_dict(manifest["task_spec"], "manifest.task_spec")
     else:
+        from tinyai.measure.evaluate import refuse_data_given_in_memory
+
+        refuse_data_given_in_memory(target, str(manifest["task"]))
         spec = TaskSpec(name=str(manifest["task"]))
     return build_task(spec)
 

@@ -21,7 +21,8 @@ def export(
     model: str = typer.Argument(..., help="A tinyai model dir, a HF dir or a short name."),
     out: Path = typer.Argument(..., help="Artifact directory to write (replaced if it holds "
                                "an artifact)."),
-    task: str | None = typer.Option(None, "--task", "-t", help="Task name, e.g. sst2."),
+    task: str | None = typer.Option(None, "--task", "-t", help="Task name, e.g. sst2 "
+                                    "(default: the one the model records)."),
     exporter: str | None = typer.Option(None, help="auto (default), dynamo or torchscript."),
     opset: int | None = typer.Option(None, help="ONNX opset (default: the exporter's)."),
     verify: bool | None = typer.Option(None, "--verify/--no-verify",
@@ -37,7 +38,7 @@ def export(
 
     verbs.check_target(out, "artifact", force)
     recipe = verbs.one_stage_recipe(
-        model, verbs.task_spec(task, data, holdout, None, eval_limit, max_length), "export",
+        model, verbs.task_spec(task, data, holdout, None, eval_limit, max_length, model), "export",
         verbs.given(exporter=exporter, opset=opset, verify=verify), bench=not no_bench)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume=False)
     verbs.place(stage_dir / "artifact", out, "artifact", force)

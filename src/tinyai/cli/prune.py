@@ -82,7 +82,8 @@ def prune(
     train = verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, bf16=bf16,
                         seed=seed)
     recipe = verbs.one_stage_recipe(
-        model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), technique,
+        model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length, model),
+        technique,
         config, train=train or None, bench=not no_bench, measure_start=True)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume)
     verbs.place(stage_dir / "model", out, "model", force)

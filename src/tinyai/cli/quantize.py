@@ -43,7 +43,8 @@ def _config(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
 def quantize(
     model: str = typer.Argument(..., help="A tinyai model dir, a HF dir or a short name."),
     out: Path = typer.Argument(..., help="Artifact directory to write."),
-    task: str | None = typer.Option(None, "--task", "-t", help="Task name, e.g. sst2."),
+    task: str | None = typer.Option(None, "--task", "-t", help="Task name, e.g. sst2 "
+                                    "(default: the one the model records)."),
     scheme: str = typer.Option("int8-dynamic", help="int8-dynamic, int8-static, weight-only, "
                                "mixed-precision, qat, weight-sharing."),
     bits: int | None = typer.Option(None, help="weight-only / qat / weight-sharing: bits."),
@@ -81,7 +82,8 @@ def quantize(
     if save_model is not None:
         verbs.check_target(save_model, "model", force)
     recipe = verbs.one_stage_recipe(
-        model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length), scheme,
+        model, verbs.task_spec(task, data, holdout, limit, eval_limit, max_length, model),
+        scheme,
         config, train=train or None, bench=not no_bench, **stage)
     metrics, stage_dir, _ = verbs.run(recipe, out, resume)
     verbs.place(stage_dir / "artifact", out, "artifact", force)

@@ -38,10 +38,27 @@ FORCE = typer.Option(False, "--force", help="Replace OUT even when files were ad
                      "model or artifact there (never a folder tinyai did not write).")
 
 
+def _recorded_task(model: str | None) -> dict[str, Any] | None:
+    """The `task:` mapping of the task a model directory was fitted to, if it records one:
+    its user data spec, else the built-in task's name."""
+    from tinyai.models.dir.carried import read_task
+
+    if model is None or not Path(model).is_dir():
+        return None
+    record = read_task(Path(model))
+    if record is None:
+        return None
+    spec = record.get("data_spec")
+    if isinstance(spec, dict):
+        return {k: v for k, v in spec.items() if k != "limit"}
+    return {"name": record["name"]}
+
+
 def task_spec(task: str | None, data: str | None, holdout: float | None = None,
               limit: int | None = None, eval_limit: int | None = None,
-              max_length: int | None = None) -> dict[str, Any]:
-    """The recipe's `task:` mapping from the command's options."""
+              max_length: int | None = None, model: str | None = None) -> dict[str, Any]:
+    """The recipe's `task:` mapping from the command's options; without a task or --data,
+    the task the model directory `model` records it was fitted to (task.json)."""
     from tinyai.errors import ConfigError
     from tinyai.tasks import TASK_NAMES
     from tinyai.tasks.spec import parse_data_option
@@ -49,7 +66,10 @@ def task_spec(task: str | None, data: str | None, holdout: float | None = None,
     spec: dict[str, Any] = {}
     if task is not None and data is not None:
         raise ConfigError("give a task name or --data, not both")
-    if task is None and data is None:
+    recorded = _recorded_task(model) if task is None and data is None else None
+    if recorded is not None:
+        spec = dict(recorded)
+    elif task is None and data is None:
         raise ConfigError("give a task name (e.g. sst2, fashion-mnist) or your own data with "
                           "--data train=PATH,test=PATH")
     if task is not None and task not in TASK_NAMES and Path(task).expanduser().exists():
@@ -58,7 +78,7 @@ def task_spec(task: str | None, data: str | None, holdout: float | None = None,
                           f"with --data train={task} (add test=PATH, or --holdout 0.1)")
     if task is not None:
         spec["name"] = task
-    else:
+    elif data is not None:
         spec["data"] = {k: str(Path(v).expanduser().resolve())
                         for k, v in parse_data_option(str(data)).items()}
     limits = {k: v for k, v in (("train", limit), ("eval", eval_limit)) if v is not None}

@@ -67,7 +67,7 @@ def _resolve_task(task: Any, artifact: Any) -> Any:
 
             return build_task(TaskSpec.from_dict(manifest["task_spec"], "manifest.task_spec"))
         task = manifest["task"]
-        _refuse_data_given_in_memory(artifact, str(task))
+        refuse_data_given_in_memory(artifact, str(task))
     if isinstance(task, str):
         from tinyai.tasks import get_task
 
@@ -75,7 +75,7 @@ def _resolve_task(task: Any, artifact: Any) -> Any:
     return task
 
 
-def _refuse_data_given_in_memory(artifact: Any, task: str) -> None:
+def refuse_data_given_in_memory(artifact: Any, task: str) -> None:
     """A task on the user's files records them in the manifest (task_spec); one given as
     arrays or datasets in memory records only its kind, which names no data to score on."""
     from tinyai.errors import ConfigError
