@@ -10,6 +10,7 @@ import torch
 from tinyai.data import load_glue
 from tinyai.distill.cache import teacher_outputs
 from tinyai.distill.text import TokenizedText
+from tinyai.hardware import bf16_native
 from tinyai.models import SentenceEncoder, load_encoder, resolve
 
 
@@ -21,10 +22,13 @@ def test_a_bf16_teacher_pass_matches_float32_and_is_cached_apart(tmp_path: Path)
     half = teacher_outputs(encoder, tokens, tmp_path, key="minilm", bf16=True)
 
     assert half.dtype == torch.float32 and half.shape == full.shape
+    names = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    if not bf16_native("cpu"):  # emulated bf16 is slower: the pass runs in float32 instead
+        assert torch.equal(full, half) and len(names) == 1 and "-bf16-" not in names[0]
+        return
     cosine = torch.nn.functional.cosine_similarity(full, half, dim=-1)
     assert cosine.min() > 0.99  # bf16 keeps ~3 digits: the same vectors, not new ones
     assert not torch.equal(full, half)  # ... and it really ran in bf16
-    names = sorted(p.name for p in tmp_path.glob("*.safetensors"))
     assert len(names) == 2 and sum("-bf16-" in n for n in names) == 1
     again = teacher_outputs(encoder, tokens, tmp_path, key="minilm", bf16=True)
     assert torch.equal(again, half)  # read back from its own file
