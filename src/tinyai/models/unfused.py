@@ -8,15 +8,25 @@ no attribute 'weight'") and cannot reach ``in_proj_weight`` at all. `unfuse_atte
 swaps each of them for `Attention` / `EncoderLayer`: the same computation, the same
 weights, with every projection an nn.Linear that quantization, pruning and the ONNX
 exporter treat like any other.
+
+The swap is recorded in a model directory (record type ``unfused-attention``, registered
+here, phase LAYERS, ranked before the quantized layers that then replace its Linears):
+loading a user-written module into a fresh instance unfuses exactly the recorded paths
+again, with the same functions `unfuse_attention` uses.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from tinyai.models.dir.records import LAYERS, RecordType, register_record_type
+
+_M = TypeVar("_M", bound=nn.Module)
 
 
 class Attention(nn.Module):
@@ -136,23 +146,82 @@ def _linear(weight: Tensor, bias: Tensor | None) -> nn.Linear:
 
 
 def unfuse_attention(model: nn.Module) -> list[str]:
-    """Replace, in place, every nn.MultiheadAttention by an `Attention` and make every
-    nn.TransformerEncoderLayer an `EncoderLayer`; returns the names of the replaced
+    """Replace, in place, every nn.MultiheadAttention by an `Attention` and every
+    nn.TransformerEncoderLayer by an `EncoderLayer`; returns the names of the replaced
     attention modules. Attention with add_bias_kv or add_zero_attn is left as it is."""
     replaced = []
+    _no_nested_tensors(model)
     for name, module in list(model.named_modules()):
         if type(module) is nn.TransformerEncoderLayer:
-            module.__class__ = EncoderLayer  # same state; only forward differs
+            _unfuse_encoder_layer(model, name)
+        elif isinstance(module, nn.MultiheadAttention):
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            try:  # self_attn of an encoder layer (unfused above: parents come first)
+                _unfuse_attention_at(model, name, isinstance(parent, EncoderLayer)
+                                     and child == "self_attn")
+            except NotImplementedError:
+                continue
+            replaced.append(name)
+    return replaced
+
+
+def _no_nested_tensors(model: nn.Module) -> None:
+    for module in model.modules():
         if isinstance(module, nn.TransformerEncoder):
             module.use_nested_tensor = False  # its sparse fast path reads the layers' weights
-        if not isinstance(module, nn.MultiheadAttention):
-            continue
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        try:
-            setattr(parent, child, Attention(module, packed=isinstance(parent, EncoderLayer)
-                                             and child == "self_attn"))
-        except NotImplementedError:
-            continue
-        replaced.append(name)
-    return replaced
+
+
+def _unfuse_encoder_layer(model: nn.Module, name: str) -> None:
+    """The encoder layer at `name` as an `EncoderLayer`: same state, only forward differs."""
+    layer = model.get_submodule(name)
+    if not isinstance(layer, nn.TransformerEncoderLayer):
+        raise TypeError(f"{name!r} is a {type(layer).__name__}, not a TransformerEncoderLayer")
+    model.set_submodule(name, _renewed(layer, EncoderLayer))
+
+
+def _unfuse_attention_at(model: nn.Module, name: str, packed: bool) -> None:
+    """The attention at `name` as an `Attention` (one already unfused: a new object around
+    the same state, as `_renewed` says why)."""
+    module = model.get_submodule(name)
+    if isinstance(module, Attention):
+        if module.packed != packed:
+            raise ValueError(f"{name!r} is unfused with packed={module.packed}, not {packed}")
+        model.set_submodule(name, _renewed(module, Attention))
+    elif isinstance(module, nn.MultiheadAttention):
+        model.set_submodule(name, Attention(module, packed=packed))
+    else:
+        raise TypeError(f"{name!r} is a {type(module).__name__}, not a MultiheadAttention")
+
+
+def _renewed(module: nn.Module, cls: type[_M]) -> _M:
+    """A new `cls` object holding `module`'s own parameters, buffers, submodules, hooks and
+    settings. New, not `module` with its class changed, so that replaying the record on a
+    model already unfused (the copy save_model rebuilds to check it) visibly rebuilds it."""
+    renewed = cls.__new__(cls)
+    renewed.__dict__.update({key: value.copy() if isinstance(value, dict | set) else value
+                             for key, value in module.__dict__.items()})
+    return renewed
+
+
+def _capture(model: nn.Module) -> list[dict[str, Any]]:
+    attention = [{"name": name, "packed": module.packed}
+                 for name, module in model.named_modules() if isinstance(module, Attention)]
+    layers = [name for name, module in model.named_modules()
+              if isinstance(module, EncoderLayer)]
+    return [{"attention": attention, "encoder_layers": layers}] if attention or layers else []
+
+
+def _replay(model: nn.Module, record: dict[str, Any]) -> None:
+    _no_nested_tensors(model)
+    for name in record["encoder_layers"]:  # first: they hold the packed self-attention
+        _unfuse_encoder_layer(model, str(name))
+    for entry in record["attention"]:
+        _unfuse_attention_at(model, str(entry["name"]), bool(entry["packed"]))
+
+
+# LAYERS, not BASE: a pruning plan (BASE) refers to the fused layers it pruned, and a BASE
+# record the instance loaded into already carries is skipped, which would leave save_model's
+# check copy unreplayed. Ranked first: the quantized-layers record replaces the Linears that
+# unfusing makes.
+register_record_type(RecordType("unfused-attention", LAYERS, _capture, _replay, rank=-1))

@@ -15,7 +15,9 @@ put held state on top (pruning masks kept through training).
 
 Two record types belong to the model layer itself and are registered here:
 ``factorized-embeddings`` (ALBERT-style word embeddings of distilled students) and
-``absent-modules`` (a Hugging Face layer left out, such as a pooler).
+``absent-modules`` (a Hugging Face layer left out, such as a pooler); a third,
+``unfused-attention`` (torch's attention layers rebuilt from nn.Linear), is registered by
+`tinyai.models.unfused`, which defines those layers.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class RecordType:
     replay: apply one record to the model being rebuilt, in place.
     base_config: for BASE records, the tinyai config dict of the architecture the record
         applies to (saved as ``config.json``), or None when the model's own config is it.
+    rank: order within the phase (lower first, then by name), for a record whose replay
+        makes the modules another record of the same phase then replaces.
     """
 
     name: str
@@ -57,6 +61,7 @@ class RecordType:
     capture: Callable[[nn.Module], list[Record]]
     replay: Callable[[nn.Module, Record], None]
     base_config: Callable[[Record], dict[str, Any] | None] | None = None
+    rank: int = 0
 
 
 _TYPES: dict[str, RecordType] = {}
@@ -111,6 +116,7 @@ register_record_type(RecordType(ABSENT, LAYERS, lambda model: [], _replay_absent
 
 
 def _types() -> dict[str, RecordType]:
+    import tinyai.models.unfused  # noqa: F401  (registers the model layer's unfused-attention)
     from tinyai.registry import load_builtin_techniques
 
     load_builtin_techniques()  # the technique packages register their record types
@@ -118,9 +124,10 @@ def _types() -> dict[str, RecordType]:
 
 
 def capture(model: nn.Module) -> list[Record]:
-    """Every registered type's records for `model`, ordered by phase (then type name)."""
+    """Every registered type's records for `model`, ordered by phase (then rank, then type
+    name): the order `replay` applies them in."""
     records: list[Record] = []
-    for kind in sorted(_types().values(), key=lambda t: (t.phase, t.name)):
+    for kind in sorted(_types().values(), key=lambda t: (t.phase, t.rank, t.name)):
         records += [{"type": kind.name, **record} for record in kind.capture(model)]
     return records
 
