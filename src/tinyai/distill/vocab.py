@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -94,13 +93,18 @@ def _write(spec: dict, src: Path, out: Path, kept: list[int]) -> None:
         special["ids"] = [new_id[i] for i in special["ids"]]
     if spec.get("padding"):
         spec["padding"]["pad_id"] = new_id[spec["padding"]["pad_id"]]
+    from tinyai import atomic
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    (out / "vocab.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    # kept_ids.json marks a complete vocabulary (load_reduced_vocab needs it): gone while the
+    # other files are rewritten, written last, so a kill never leaves a mix that loads.
+    (out / "kept_ids.json").unlink(missing_ok=True)
+    atomic.write_text(out / "tokenizer.json", json.dumps(spec, ensure_ascii=False))
+    atomic.write_text(out / "vocab.txt", "".join(t + "\n" for t in tokens))
     for name in _COPIED:
         if (src / name).is_file():
-            shutil.copyfile(src / name, out / name)
-    (out / "kept_ids.json").write_text(json.dumps(kept), encoding="utf-8")
+            atomic.write_bytes(out / name, (src / name).read_bytes())
+    atomic.write_text(out / "kept_ids.json", json.dumps(kept))
 
 
 def load_reduced_vocab(out_dir: str | Path) -> ReducedVocab:

@@ -41,7 +41,9 @@ class SensitivityTable:
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(dataclasses.asdict(self), indent=1)
         if path is not None:
-            Path(path).write_text(text)
+            from tinyai import atomic
+
+            atomic.write_text(path, text)
         return text
 
     @classmethod

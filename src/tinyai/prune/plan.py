@@ -58,9 +58,9 @@ class PruningPlan:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        from tinyai import atomic
+
+        return atomic.write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PruningPlan:
