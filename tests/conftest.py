@@ -11,6 +11,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The architectures users write (tests/models/user_archs.py) are shared by the model, recipe
+# and CLI tests; pytest runs with --import-mode=importlib, so their folder goes on the path.
+USER_ARCHS = str(REPO_ROOT / "tests" / "models")
+if USER_ARCHS not in sys.path:
+    sys.path.insert(0, USER_ARCHS)
 
 
 @pytest.fixture(scope="session", autouse=True)

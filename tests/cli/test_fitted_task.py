@@ -62,22 +62,9 @@ def test_export_and_evaluate_refuse_fashion_mnist_for_a_digits_model(tmp_path: P
 
 
 def test_evaluate_refuses_sst2_for_a_text_model_fitted_to_neg_pos(tmp_path: Path) -> None:
-    import torch
-    from transformers import BertConfig, BertModel
+    from user_archs import save_neg_pos_text_model
 
-    from tinyai.models import TextClassifier, resolve, save_model
-    from tinyai.tasks.spec import TaskSpec, build_task
-
-    table = tmp_path / "reviews.tsv"
-    rows = [f"a {'fine' if i % 2 else 'dull'} film number {i}\t{'pos' if i % 2 else 'neg'}"
-            for i in range(8)]
-    table.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
-    torch.manual_seed(0)
-    encoder = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                   intermediate_size=64, max_position_embeddings=64))
-    model = tmp_path / "model"
-    save_model(TextClassifier(encoder, num_labels=2), model, tokenizer=resolve("minilm-l6"),
-               task=build_task(TaskSpec(data={"train": str(table)})))
+    model, table = save_neg_pos_text_model(tmp_path)
     refused = cli("evaluate", str(model), "--task", "sst2")
     assert refused.returncode == 2, refused.stderr[-2000:]
     assert refused.stderr.count("\n") == 1

@@ -90,21 +90,10 @@ def test_other_image_size_or_channels_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_text_model_fitted_to_neg_pos_refuses_sst2(tmp_path: Path) -> None:
-    import torch
-    from transformers import BertConfig, BertModel
+    from user_archs import save_neg_pos_text_model
 
-    from tinyai.models import TextClassifier, resolve
-
-    table = tmp_path / "reviews.tsv"
-    rows = [f"a {'fine' if i % 2 else 'dull'} film number {i}\t{'pos' if i % 2 else 'neg'}"
-            for i in range(8)]
-    table.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
-    torch.manual_seed(0)
-    encoder = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                   intermediate_size=64, max_position_embeddings=64))
-    save_model(TextClassifier(encoder, num_labels=2), tmp_path / "m",
-               tokenizer=resolve("minilm-l6"), task=user_task(table))
-    model = load_model(tmp_path / "m")
+    saved, table = save_neg_pos_text_model(tmp_path)
+    model = load_model(saved)
     assert fitted_task(model)["inputs"]["input_ids"] == [None]  # any text length fits
     with pytest.raises(ConfigError, match=r"labels \[neg, pos\] and the task sst2 has labels "
                                           r"\[negative, positive\]; give --data train="):

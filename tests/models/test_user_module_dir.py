@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from user_archs import SmallCNN
 
 from tinyai.errors import ModelError
 from tinyai.models import load_model, save_model
@@ -20,22 +21,6 @@ from tinyai.models.dir import is_user_module, user_module_class
 from tinyai.models.dir.weights import read_weights
 from tinyai.prune import MagnitudePruning, StructuredPruning, prune_
 from tinyai.quantize import Int8Dynamic, Int8Static, quantize_
-
-
-class SmallCNN(nn.Module):
-    """A CNN as a user writes it: positional forward(x), no config, no tinyai contract."""
-
-    def __init__(self, classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
-        self.fc = nn.Linear(16, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.bn1(self.conv1(x)))
-        x = torch.relu(self.conv2(x))
-        return self.fc(x.mean(dim=(2, 3)))
 
 
 class OtherNet(nn.Module):

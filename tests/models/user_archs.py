@@ -1,4 +1,4 @@
-"""Five architectures written the way a user writes them, outside tinyai (issue #14).
+"""Architectures written the way a user writes them, outside tinyai (issue #14).
 
 None of them follows tinyai's input contract: they take positional tensors under their own
 names, ignore inputs the task offers, share weights, and use torch's own transformer layers.
@@ -6,6 +6,8 @@ Widths are tiny so that every verb runs on each in well under a second.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -119,3 +121,40 @@ class TiedCharLM(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.lstm(self.embed(tokens))
         return self.proj(hidden)
+
+
+class SmallCNN(nn.Module):
+    """A CNN as a user writes it: positional forward(x), no config, no tinyai contract."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.conv2(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def save_neg_pos_text_model(folder: Path) -> tuple[Path, Path]:
+    """A tiny BERT classifier fitted to the user's own 8-row TSV with labels neg/pos (not
+    sst2's negative/positive), saved to folder/model; returns (model dir, the TSV)."""
+    from transformers import BertConfig, BertModel
+
+    from tinyai.models import TextClassifier, resolve, save_model
+    from tinyai.tasks.spec import TaskSpec, build_task
+
+    table = folder / "reviews.tsv"
+    rows = [f"a {'fine' if i % 2 else 'dull'} film number {i}\t{'pos' if i % 2 else 'neg'}"
+            for i in range(8)]
+    table.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=64, max_position_embeddings=64))
+    model = folder / "model"
+    save_model(TextClassifier(encoder, num_labels=2), model, tokenizer=resolve("minilm-l6"),
+               task=build_task(TaskSpec(data={"train": str(table)})))
+    return model, table

@@ -17,6 +17,7 @@ import pytest
 import torch
 import yaml
 from torch import nn
+from user_archs import SmallCNN
 
 import tinyai
 from tinyai.errors import ConfigError
@@ -25,23 +26,6 @@ from tinyai.models.calling import call_model
 from tinyai.recipe.runner import run_recipe
 from tinyai.recipe.schema import parse_recipe
 from tinyai.tasks.spec import TaskSpec, build_task
-
-
-class SmallCNN(nn.Module):
-    """Written as a user writes it: positional forward(x), no config."""
-
-    def __init__(self, classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
-        self.fc = nn.Linear(16, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.bn1(self.conv1(x)))
-        x = torch.relu(self.conv2(x))
-        return self.fc(x.mean(dim=(2, 3)))
-
 
 TASK = {"name": "fashion-mnist", "limit": {"train": 96, "test": 48}}
 RECIPE: dict[str, Any] = {
