@@ -378,8 +378,6 @@ class _Run:
 
         tokenizer = getattr(env.task, "tokenizer_dir", None) if env.student_tokenizer is None \
             else env.student_tokenizer
-        # A run killed inside an earlier save of this stage left its staging folder behind.
-        atomic.clean_stale(target)
         save_model(model, target, tokenizer=tokenizer, history=self.history, task=env.task)
 
     def _measure(self, artifact: Path, model: nn.Module, env: RunEnv) -> tuple[Any, Any]:

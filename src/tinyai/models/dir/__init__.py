@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tinyai import atomic
 from tinyai.config import Config
 from tinyai.errors import ConfigError, ModelError
 from tinyai.models import hf
@@ -109,9 +110,8 @@ def save_model(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ModelError(f"{out} is a file; choose a directory to save the model in")
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    # atomic's staging sibling: a save killed midway leaves one the next save removes.
+    staging = atomic.staging_dir(out)
     try:
         _write(model, staging, tokenizer, history, task)
         _place(staging, out)
