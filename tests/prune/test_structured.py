@@ -43,6 +43,15 @@ def test_plan_is_a_dry_run_and_apply_matches_it(arch: str, build, run, tmp_path)
     assert [p.shape for p in fresh.parameters()] == [p.shape for p in model.parameters()]
 
 
+def test_default_targets_are_what_the_model_has(arch: str, build) -> None:
+    # One default for the library, the CLI and recipes: heads/FFN of encoders, else widths.
+    model, inputs = build(arch)
+    implicit = plan(model, StructuredPruning(ratio=0.5), inputs)
+    explicit = plan(model, _config(arch), inputs)
+    assert implicit.table_rows() == explicit.table_rows()
+    assert implicit.totals == explicit.totals
+
+
 def test_pruned_model_trains_exports_and_round_trips(
     arch: str, build, run, onnx_outputs, tmp_path
 ) -> None:

@@ -61,7 +61,7 @@ def prune(
         loaded = _load(model)
         inputs = loaded.example_inputs()
         if ratio is not None:
-            report = _structured(loaded, inputs, ratio, importance or "l2", target, exclude or [])
+            report = _structured(loaded, inputs, ratio, importance, target, exclude or [])
         else:
             report = _unstructured(loaded, sparsity or 0.0, scope or "layer", exclude or [])
         _print(report, as_json)
@@ -72,8 +72,8 @@ def prune(
     verbs.check_target(out, "model", force)
     if ratio is not None:
         technique = "structured-pruning"
-        targets = tuple(target) if target else _default_targets(_load(model))
-        config = verbs.given(ratio=ratio, importance=importance, targets=list(targets),
+        config = verbs.given(ratio=ratio, importance=importance,
+                             targets=list(target) if target else None,
                              ignored=list(exclude) if exclude else None)
     else:
         technique = "magnitude-pruning"
@@ -105,12 +105,6 @@ def _refuse_untrained_architecture(model: str) -> None:
                           f"tinyai distill TEACHER TASK --arch {model} --out DIR saved)")
 
 
-def _default_targets(model: Any) -> tuple[str, ...]:
-    from tinyai.prune.transformer import attention_blocks
-
-    return ("heads", "ffn") if attention_blocks(model) else ("channels", "neurons")
-
-
 def _load(model: str) -> Any:
     # The references `tinyai summary` takes: a plan needs the architecture, not trained weights.
     from tinyai.cli.summary import reference_model
@@ -122,18 +116,15 @@ def _structured(
     model: Any,
     inputs: Any,
     ratio: float,
-    importance: str,
+    importance: str | None,
     targets: list[str] | None,
     exclude: list[str],
 ) -> dict[str, Any]:
     from tinyai.prune import StructuredPruning, plan
 
-    config = StructuredPruning(
-        ratio=ratio,
-        importance=importance,
-        targets=tuple(targets or _default_targets(model)),
-        ignored=tuple(exclude),
-    )
+    config = StructuredPruning(**verbs.given(
+        ratio=ratio, importance=importance, targets=tuple(targets) if targets else None,
+        ignored=tuple(exclude)))
     the_plan = plan(model, config, inputs)
     return {
         "kind": "structured",

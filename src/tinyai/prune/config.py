@@ -86,14 +86,16 @@ class StructuredPruning(Config):
     `ratio` is the fraction of units removed in every prunable layer (per group of coupled
     layers), ranked by `importance`: "l1"/"l2" weight magnitude or first-order "taylor"
     (|w * dL/dw|, needs a loss). `targets` picks what to remove: "channels" (convolutions),
-    "neurons" (linear layers), "heads" and "ffn" (transformer blocks). `ignored` lists
+    "neurons" (linear layers), "heads" and "ffn" (transformer blocks); None, the default,
+    takes what the model has: heads and FFN units of a BERT-style encoder, else channels and
+    neurons (one default for the library, the CLI and recipes). `ignored` lists
     module names (fnmatch patterns) never pruned; the layer that produces the model output
     is always kept so the output shape does not change.
     """
 
     ratio: float = 0.5
     importance: str = "l2"
-    targets: tuple[str, ...] = ("channels", "neurons")
+    targets: tuple[str, ...] | None = None
     ignored: tuple[str, ...] = ()
     round_to: int | None = None
     global_ranking: bool = False
@@ -102,10 +104,11 @@ class StructuredPruning(Config):
         _check_fraction("ratio", self.ratio)
         if self.importance not in IMPORTANCES:
             raise ValueError(f"importance must be one of {IMPORTANCES}, got {self.importance!r}")
-        self.targets = tuple(self.targets)
-        bad = [t for t in self.targets if t not in STRUCTURED_TARGETS]
-        if bad or not self.targets:
-            raise ValueError(f"targets must be a non-empty subset of {STRUCTURED_TARGETS}")
+        if self.targets is not None:
+            self.targets = tuple(self.targets)
+            bad = [t for t in self.targets if t not in STRUCTURED_TARGETS]
+            if bad or not self.targets:
+                raise ValueError(f"targets must be a non-empty subset of {STRUCTURED_TARGETS}")
         if self.round_to is not None and self.round_to < 1:
             raise ValueError(f"round_to must be >= 1, got {self.round_to}")
 

@@ -15,7 +15,7 @@ import contextlib
 import fnmatch
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -35,6 +35,12 @@ LossFn = Callable[[nn.Module], torch.Tensor]
 _RNN_TYPES = (nn.GRU, nn.LSTM, nn.RNN)
 # The attributes an attention module keeps its head count in (nanoGPT, timm and others).
 _HEAD_COUNTS = ("n_head", "num_heads", "n_heads")
+
+
+def default_targets(model: nn.Module) -> tuple[str, ...]:
+    """What `StructuredPruning(targets=None)` removes: heads and FFN units of a BERT-style
+    encoder, channels and neurons of anything else."""
+    return ("heads", "ffn") if transformer.attention_blocks(model) else ("channels", "neurons")
 
 
 def plan(
@@ -59,6 +65,8 @@ def plan(
     before = module_stats(work, example_inputs)
     ops: list[dict[str, Any]] = []
     is_transformer = bool(transformer.attention_blocks(work))
+    if config.targets is None:
+        config = replace(config, targets=default_targets(work))
     wants_width = {"channels", "neurons"} & set(config.targets)
     if wants_width and is_transformer:
         raise ConfigError(
