@@ -27,6 +27,7 @@ def write_artifact(
     from tinyai.export import assets, extensions, onnx_export, packing, slim, verify
     from tinyai.models.calling import bind, check_vocabulary, used_inputs
     from tinyai.runtime.manifest import FORMAT, FORMAT_VERSION, MODEL_NAME, write_manifest
+    from tinyai.tasks.spec import replayable_spec
 
     extensions.load_technique_extensions()
     model = _bake_pruning_masks(model)
@@ -62,7 +63,7 @@ def write_artifact(
         "outputs": output_spec,
         "preprocessing": assets.write_preprocessing(task, out, inputs),
         "label_names": task.label_names,
-        "task_spec": _task_spec(task),
+        "task_spec": replayable_spec(task),
         "model": {
             "file": MODEL_NAME,
             "exporter": graph.exporter,
@@ -93,17 +94,6 @@ def write_artifact(
             model, out, manifest, task, config, bool(graph.passes)
         )
     write_manifest(out, manifest)
-
-
-def _task_spec(task: Any) -> dict[str, Any] | None:
-    """Where the task's data came from (`tinyai.tasks.spec.TaskSpec`, without the example
-    limits of the run), so `tinyai evaluate ARTIFACT` can score it on that data again."""
-    spec = getattr(task, "spec", None)
-    if spec is None:
-        return None
-    fields = {k: v for k, v in spec.to_dict().items() if not k.startswith("_")}
-    fields["limit"] = {}
-    return fields
 
 
 def _on_model_device(inputs: dict[str, Any], model: nn.Module) -> dict[str, Any]:

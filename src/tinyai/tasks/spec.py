@@ -95,6 +95,18 @@ class TaskSpec(Config):
         return self.replace(data=data) if data else self
 
 
+def replayable_spec(task: Any) -> dict[str, Any] | None:
+    """Where `task`'s data came from (its TaskSpec without the run's example limits), so an
+    artifact or a model directory can be scored on that data again; None for a task built in
+    memory."""
+    spec = getattr(task, "spec", None)
+    if spec is None:
+        return None
+    fields = {k: v for k, v in spec.to_dict().items() if not k.startswith("_")}
+    fields["limit"] = {}
+    return fields
+
+
 def parse_data_option(text: str) -> dict[str, str]:
     """``train=a.tsv,test=b.tsv`` (or one path: the train split) -> {split: path}."""
     out: dict[str, str] = {}

@@ -105,13 +105,11 @@ def fitted_task(model: nn.Module) -> dict[str, Any] | None:
 
 def task_record(task: Any) -> dict[str, Any]:
     """What a model fitted to `task` was fitted to (see the module docstring)."""
-    from tinyai.export.artifact import _task_spec
+    from tinyai.tasks.spec import TaskSpec, build_task, replayable_spec
 
     if isinstance(task, str):
-        from tinyai.tasks.spec import TaskSpec, build_task
-
         task = build_task(TaskSpec(name=task))
-    spec = _task_spec(task)
+    spec = replayable_spec(task)
     return {
         "name": task.name,
         "kind": task.kind,
