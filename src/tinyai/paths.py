@@ -63,3 +63,13 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def why_not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a regular file ("is a folder", "does not exist", ...);
+    None when it can. Devices and pipes are refused: /dev/zero would be read forever."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "is not a regular file" if path.exists() else "does not exist"

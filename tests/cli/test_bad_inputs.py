@@ -89,6 +89,37 @@ CASES = [
     C("predict-binary-stdin-text", "predict {text_art}", "utf-8", stdin=bytes(range(256))),
     C("predict-empty-stdin", "predict {text_art}", "nothing to predict"),
     C("predict-blank-stdin", "predict {text_art}", "nothing to predict", stdin=b"\n  \n"),
+    C("predict-image-is-device", "predict {cnn_art} /dev/zero", "not a regular file"),
+    C("predict-wav-is-device", "predict {kws_art} /dev/zero", "not a regular file"),
+    # ------------------------------------------------------------------ listen
+    C("listen-missing-recording", "listen {kws_art} /nonexistent/rec.wav", "does not exist"),
+    C("listen-recording-is-folder", "listen {kws_art} {img_good}", "is a folder"),
+    C("listen-recording-is-device", "listen {kws_art} /dev/zero", "not a regular file"),
+    C("listen-not-wav", "listen {kws_art} {wav_file_not_wav}", "not a readable wav"),
+    C("listen-odd-bytes", "listen {kws_art} {wav_file_odd}", "whole 16-bit samples"),
+    C("listen-8khz", "listen {kws_art} {wav_8khz}/yes/0.wav", "16 khz"),
+    C("listen-hop-too-long", "listen {kws_art} {wav_file_good} --hop 1", "--hop 0.1"),
+    C("listen-smooth-0", "listen {kws_art} {wav_file_good} --smooth 0", "smooth"),
+    C("listen-threshold-2", "listen {kws_art} {wav_file_good} --threshold 2", "threshold"),
+    C("listen-refractory-negative", "listen {kws_art} {wav_file_good} --refractory -1",
+      "refractory"),
+    C("listen-text-artifact", "listen {text_art} {wav_file_good}", "keyword-spotting"),
+    C("listen-missing-artifact", "listen /nonexistent/art {wav_file_good}",
+      "not an artifact directory"),
+    # ------------------------------------------------------------------ app
+    C("app-missing-artifact", "app /nonexistent/art -o {out}", "not an artifact directory"),
+    C("app-image-artifact", "app {cnn_art} -o {out}", "character model"),
+    C("app-out-is-a-file", "app {char_art} -o {a_file}", "not a directory"),
+    C("app-out-unwritable", "app {char_art} -o /proc/tinyai/app", "cannot write"),
+    C("app-no-onnxruntime-web", "app {char_art} -o {out}", "onnxruntime-web"),  # TINYAI_CACHE
+    #   is the table's own empty cache, so the page's runtime files are missing
+    C("app-no-out", "app {char_art}", "--out"),
+    # ------------------------------------------------------------------ demo
+    C("demo-missing-recipe", "demo --recipe /nonexistent/r.yaml -o {out}", "does not exist"),
+    C("demo-recipe-not-yaml", "demo --recipe {recipe_not_yaml} -o {out}", "not valid yaml"),
+    C("demo-out-is-a-file", "demo -o {a_file}", "not a tinyai run"),
+    C("demo-out-foreign-folder", "demo -o {run_not_a_run}", "not a tinyai run"),
+    C("demo-resume-nothing", "demo --resume -o {out}", "no run to resume"),
     # ------------------------------------------------------------------ bench
     C("bench-threads-0", "bench {cnn_art} --threads 0", "--threads"),
     C("bench-runs-0", "bench {cnn_art} --runs 0", "--runs"),

@@ -104,3 +104,6 @@ def test_the_fuzzers_reach_the_model() -> None:
     assert predictor("audio-classification").predict([np.zeros(16000, np.float32)])
     assert predictor("char-lm").predict(["the "], n=2)[0]["completion"]
     assert predictor("text-regression").predict([("a", "b")])[0]["score"] is not None
+    rows = np.zeros((3, 8), np.float32)
+    assert len(predictor("array-classification").predict(rows)) == 3
+    assert predictor("array-regression").predict(rows)[0]["score"] is not None

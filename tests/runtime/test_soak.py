@@ -4,8 +4,9 @@ answers.
 
 Each soak runs in its own process that imports only the torch-free runtime
 (soak_driver.py), on real inputs: SST-2 and STS-B sentences, Fashion-MNIST images as PNG
-files, wav files, Tiny Shakespeare prompts. Memory: the resident set after 200 warm-up
-predictions and at the end may differ by at most RSS_GROWTH_LIMIT. CI runs 1,000
+files, wav files, Tiny Shakespeare prompts, rows of numbers for a user's MLP. Memory: the
+resident set after 200 warm-up predictions and at the end may differ by at most
+RSS_GROWTH_LIMIT. CI runs 1,000
 predictions per kind; the 10,000-prediction soak is marked slow (about 3 minutes on 2
 shared cores; see the report for the measured growth).
 """
@@ -68,6 +69,11 @@ def _inputs(kind: str, folder: Path) -> list[Any]:
                 out.writeframes((wave_ * 32767).astype("<i2").tobytes())
             paths.append(str(path))
         return paths
+    if kind.startswith("array-"):
+        from tiny_artifacts import ARRAY_FEATURES
+
+        rows = np.random.default_rng(0).standard_normal((32, ARRAY_FEATURES))
+        return rows.astype(np.float32).tolist()
     from tinyai.data.shakespeare import load_shakespeare
 
     lines = [line for line in load_shakespeare("val").splitlines() if len(line) > 8]

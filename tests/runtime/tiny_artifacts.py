@@ -1,6 +1,7 @@
 """One tiny exported artifact per task kind, for the tests that hammer the runtime (fuzzing,
 soak, threads): text classification, text regression (sentence pairs), sentence embedding,
-image and audio classification, character LM. Untrained: these tests check the runtime's
+image and audio classification, character LM, and a user's MLP on in-memory arrays
+(classification and regression). Untrained: these tests check the runtime's
 behaviour, not accuracy. `tiny_artifact(kind)` exports once per session and caches.
 """
 
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("text-classification", "text-regression", "sentence-embedding",
-         "image-classification", "audio-classification", "char-lm")
+         "image-classification", "audio-classification", "char-lm", "array-classification",
+         "array-regression")
+ARRAY_FEATURES = 8
 
 _CACHE: dict[str, Path] = {}
 _ROOT: list[Path] = []
@@ -27,7 +30,33 @@ def _encoder() -> Any:
                                 intermediate_size=64, max_position_embeddings=128))
 
 
-def _builders() -> dict[str, tuple[str, Callable[[], Any]]]:
+def _array_task(kind: str) -> Any:
+    import numpy as np
+
+    from tinyai.tasks import get_task
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, ARRAY_FEATURES)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) if kind == "array-classification" else x[:, 0]
+    return get_task(kind, data={"train": {"x": x, "labels": y}})
+
+
+def _mlp(outputs: int) -> Any:
+    from torch import nn
+
+    class MLP(nn.Module):  # a user's own module, positional forward
+        def __init__(self) -> None:
+            super().__init__()
+            self.hidden = nn.Linear(ARRAY_FEATURES, 16)
+            self.out = nn.Linear(16, outputs)
+
+        def forward(self, x: Any) -> Any:
+            return self.out(self.hidden(x).relu())
+
+    return MLP()
+
+
+def _builders() -> dict[str, tuple[Any, Callable[[], Any]]]:
     from tinyai.models import (
         CharLM,
         CharLMConfig,
@@ -48,6 +77,8 @@ def _builders() -> dict[str, tuple[str, Callable[[], Any]]]:
         "audio-classification": ("speech-commands",
                                  lambda: KwsDSCNN(KwsDSCNNConfig(channels=(8, 8, 8)))),
         "char-lm": ("shakespeare", lambda: CharLM(CharLMConfig(hidden_size=16, embed_dim=8))),
+        "array-classification": (_array_task("array-classification"), lambda: _mlp(2)),
+        "array-regression": (_array_task("array-regression"), lambda: _mlp(1)),
     }
 
 

@@ -63,12 +63,12 @@ def write_app(artifact: str | Path, out: str | Path, force: bool = False) -> Pat
     predictor = load_artifact(artifact)
     if predictor.kind != "char-lm":
         raise AppError(
-            f"{artifact} is a {predictor.kind} artifact; tinyai app needs a character model "
+            f"{artifact} holds a {predictor.kind} model; tinyai app needs a character model "
             "(kind char-lm), e.g. one exported from a CharLM or CharTransformer"
         )
-    runtime = _ort_web_files()
     out = Path(out)
     atomic.check_replaceable(out, _unknown_files, force, AppError)
+    runtime = _ort_web_files()
     vocab = predictor.inputs.vocab
     config = {
         "tinyai_app": 1,

@@ -24,14 +24,15 @@ def listen(
 ) -> None:
     """Print each keyword heard in RECORDING with its time stamp (seconds) and score."""
     from tinyai.errors import DataError
+    from tinyai.paths import why_not_a_file
     from tinyai.runtime import load_artifact
     from tinyai.runtime.stream import ListenConfig
     from tinyai.runtime.stream import listen as run_listen
 
     config = ListenConfig(hop=hop, smooth=smooth, threshold=threshold, refractory=refractory)
     predictor = load_artifact(artifact, threads=threads)
-    if not recording.is_file():
-        raise DataError(f"recording {recording} does not exist")
+    if why := why_not_a_file(recording):
+        raise DataError(f"recording {recording} {why}; give a 16 kHz mono wav file")
     detections = run_listen(predictor, recording, config)
     if as_json:
         typer.echo(json.dumps([d.to_dict() for d in detections], indent=2))

@@ -96,10 +96,12 @@ def _parse(items: list[str], settings: dict[str, Any]) -> list[Any]:
             raise DataError('this model scores sentence pairs: write each as "first<TAB>second"')
         return pairs
     if settings["type"] in ("image", "audio"):
-        missing = [item for item in items if not Path(item).is_file()]
-        if missing:
-            what = "is a folder, not a file" if Path(missing[0]).is_dir() else "does not exist"
-            raise DataError(f"input file {missing[0]} {what}")
+        from tinyai.paths import why_not_a_file
+
+        for item in items:
+            if why := why_not_a_file(Path(item)):
+                kind = "wav" if settings["type"] == "audio" else "image"
+                raise DataError(f"input file {item} {why}; give {kind} files")
     return items
 
 

@@ -257,10 +257,11 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; data paths are taken relative to its folder."""
     import yaml
 
+    from tinyai.paths import why_not_a_file
+
     path = Path(path)
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise ConfigError(f"recipe {path} {what}; give the path of a YAML recipe file "
+    if why := why_not_a_file(path):
+        raise ConfigError(f"recipe {path} {why}; give the path of a YAML recipe file "
                           "(see recipes/ for examples)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

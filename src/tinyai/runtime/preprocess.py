@@ -200,6 +200,13 @@ class ArrayInputs:
         self.specs = {spec["name"]: spec for spec in settings["inputs"]}
 
     def __call__(self, raw: Any) -> dict[str, np.ndarray]:
+        try:
+            return self._named(raw)
+        except (ValueError, TypeError) as exc:  # numpy: ragged examples, text, objects
+            raise DataError(f"the inputs are not arrays of numbers of one shape "
+                            f"({_first_line(exc)}); pass a numeric array [N, ...]") from None
+
+    def _named(self, raw: Any) -> dict[str, np.ndarray]:
         if isinstance(raw, dict):
             named = raw
         elif isinstance(raw, list | tuple) and raw and isinstance(raw[0], dict):
