@@ -63,8 +63,8 @@ def write_app(artifact: str | Path, out: str | Path, force: bool = False) -> Pat
     predictor = load_artifact(artifact)
     if predictor.kind != "char-lm":
         raise AppError(
-            f"{artifact} holds a {predictor.kind} model; tinyai app needs a character model "
-            "(kind char-lm), e.g. one exported from a CharLM or CharTransformer"
+            f"{artifact} holds a model of kind {predictor.kind}; tinyai app needs a character "
+            "model (kind char-lm), e.g. one exported from a CharLM or CharTransformer"
         )
     out = Path(out)
     atomic.check_replaceable(out, _unknown_files, force, AppError)

@@ -69,7 +69,7 @@ def window_posteriors(
     wav file or float32 samples in [-1, 1], and the hop actually used (whole feature frames)."""
     if predictor.kind != "audio-classification":
         raise DataError(
-            f"listen needs a keyword-spotting artifact, not this {predictor.kind} one; "
+            f"listen needs a keyword-spotting artifact, not one of kind {predictor.kind}; "
             "pass an audio-classification artifact"
         )
     cfg, clip = predictor.inputs.features, predictor.inputs.num_samples
