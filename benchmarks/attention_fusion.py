@@ -14,7 +14,8 @@ lengths, batch 1, interleaved in a fresh random order every round:
   MACs / DynamicQuantizeMatMul's peak rate at M=64) for comparison with BENCHMARKS.md.
 - ORT transformer optimizer (fused Attention) fp32, + quantize_dynamic (QAttention): a
   TorchScript export of the eager-attention model, the input its BERT fusions match.
-- Optimum: ``optimum-cli export onnx`` + ``optimum-cli onnxruntime quantize --avx512_vnni``,
+- Optimum: ``optimum-cli export onnx`` + ``optimum-cli onnxruntime quantize --avx512_vnni``
+  (``--avx2`` on a CPU without AVX-512),
   as its docs show. optimum-onnx 0.1.0 needs transformers < 4.58 (tinyai runs 5.x), so it
   lives in a separate virtual environment; pass its optimum-cli with --optimum-cli, e.g.
   ``python -m venv /tmp/optimum-venv && /tmp/optimum-venv/bin/pip install -c constraints.txt
@@ -52,7 +53,21 @@ from benchmarks.quantize_variants import calibrated_static, gemm_rate, linear_ma
 RESULTS = Path(__file__).resolve().parent / "results"
 BOUND = "int8 GEMM bound (the model's MatMulIntegerToFloat only)"
 TINYAI_INT8 = "tinyai int8 static, fused attention"
-PEERS_INT8 = ("ORT optimizer + quantize_dynamic", "Optimum quantize --avx512_vnni")
+
+
+def optimum_target() -> str:
+    """The `optimum-cli onnxruntime quantize` flag its docs name for this CPU's instructions."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return "avx2"
+    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), [])
+    return next((f for f in ("avx512_vnni", "avx512") if f in flags or f"{f}f" in flags),
+                "avx2")
+
+
+OPTIMUM_TARGET = optimum_target()
+PEERS_INT8 = ("ORT optimizer + quantize_dynamic", f"Optimum quantize --{OPTIMUM_TARGET}")
 
 
 def build_tinyai(model: torch.nn.Module, example: dict, calib: int, out: Path) -> dict[str, Path]:
@@ -111,7 +126,7 @@ def build_ort_optimizer(model: torch.nn.Module, example: dict, out: Path) -> dic
 
 
 def build_optimum(cli: str | None, out: Path, model_dir: Path | None = None) -> dict[str, Path]:
-    """`optimum-cli export onnx` + `optimum-cli onnxruntime quantize --avx512_vnni` of
+    """`optimum-cli export onnx` + `optimum-cli onnxruntime quantize --OPTIMUM_TARGET` of
     `model_dir` (a Hugging Face folder; default: the packaged all-MiniLM-L6-v2)."""
     from tinyai.models import resolve
 
@@ -135,7 +150,7 @@ def build_optimum(cli: str | None, out: Path, model_dir: Path | None = None) -> 
         "quantize",
         "--onnx_model",
         str(fp32_dir),
-        "--avx512_vnni",
+        f"--{OPTIMUM_TARGET}",
         "-o",
         str(int8_dir),
     ]

@@ -61,10 +61,15 @@ class Runner:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1
             self.sess = ort.InferenceSession(str(obj), opts, providers=["CPUExecutionProvider"])
+            # Optimum's export of a BERT folder also takes token_type_ids (all zeros here)
+            self.segments = any(i.name == "token_type_ids" for i in self.sess.get_inputs())
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.kind == "onnx":
-            return self.sess.run(self.fetch, {"input_ids": ids, "attention_mask": mask})[0]
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if self.segments:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            return self.sess.run(self.fetch, feed)[0]
         with torch.inference_mode():
             return (
                 self.obj(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
