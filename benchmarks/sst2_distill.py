@@ -11,10 +11,10 @@ tinyai.paths.cache_dir("bench") and resumed. Every accuracy and byte count of a 
 is the runner's, measured on the artifact (bytes without the tokenizer, as peers count a
 model file). measure: adds what a recipe cannot say: peers on the same fine-tuned teacher
 (ONNX Runtime's quantize_dynamic on the float export; ORT's transformer optimizer +
-quantize_dynamic; Optimum's export + `quantize --avx512_vnni` of the teacher's encoder, given
---optimum-cli), and batch-1, one-thread model latency of every row interleaved in one process
-(each round in a fresh random order; per sentence the median over rounds, then the mean over
-sentences; tokenization excluded for every row alike). Writes
+quantize_dynamic; Optimum's export + `quantize --avx512_vnni` (--avx2 without AVX-512) of the
+teacher's encoder, given --optimum-cli), and batch-1, one-thread model latency of every row
+interleaved in one process (each round in a fresh random order; per sentence the median over
+rounds, then the mean over sentences; tokenization excluded for every row alike). Writes
 benchmarks/results/sst2_distill[-quick].json, a markdown table and the report of every run
 (Pareto front) under the cache.
 """
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
 RESULTS = Path(__file__).resolve().parent / "results"
 TEACHER = "sst2_teacher"
-WINNER = "sst2"
-STUDENTS = ("sst2", "sst2_l3", "sst2_mixed")
+WINNER = "sst2_long"
+STUDENTS = ("sst2", "sst2_long", "sst2_l3", "sst2_mixed")
 SECOND_SEED = 1
 
 
