@@ -34,7 +34,8 @@ def prune(
         None, help="Structured ranking: l1, l2 (default), taylor."),
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="Structured: channels, neurons, heads, ffn (repeatable)."),
+        typer.Option("--target", help="Structured: channels, neurons, heads, ffn (repeatable; "
+                     "default: heads and ffn of an encoder, else channels and neurons)."),
     ] = None,
     exclude: Annotated[
         list[str] | None,
