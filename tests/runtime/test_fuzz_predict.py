@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from tiny_artifacts import KINDS, tiny_artifact  # noqa: E402
+from tiny_artifacts import ARRAY_FEATURES, KINDS, tiny_artifact  # noqa: E402
 
 from tinyai.errors import TinyAIError  # noqa: E402
 
@@ -104,6 +104,6 @@ def test_the_fuzzers_reach_the_model() -> None:
     assert predictor("audio-classification").predict([np.zeros(16000, np.float32)])
     assert predictor("char-lm").predict(["the "], n=2)[0]["completion"]
     assert predictor("text-regression").predict([("a", "b")])[0]["score"] is not None
-    rows = np.zeros((3, 8), np.float32)
+    rows = np.zeros((3, ARRAY_FEATURES), np.float32)
     assert len(predictor("array-classification").predict(rows)) == 3
     assert predictor("array-regression").predict(rows)[0]["score"] is not None

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from tiny_artifacts import KINDS, tiny_artifact  # noqa: E402
+from tiny_artifacts import ARRAY_FEATURES, KINDS, tiny_artifact  # noqa: E402
 
 RSS_GROWTH_LIMIT = 8 * 1024 * 1024  # bytes, from after the warm-up to the last prediction
 
@@ -70,8 +70,6 @@ def _inputs(kind: str, folder: Path) -> list[Any]:
             paths.append(str(path))
         return paths
     if kind.startswith("array-"):
-        from tiny_artifacts import ARRAY_FEATURES
-
         rows = np.random.default_rng(0).standard_normal((32, ARRAY_FEATURES))
         return rows.astype(np.float32).tolist()
     from tinyai.data.shakespeare import load_shakespeare

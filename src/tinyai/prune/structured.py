@@ -37,12 +37,6 @@ _RNN_TYPES = (nn.GRU, nn.LSTM, nn.RNN)
 _HEAD_COUNTS = ("n_head", "num_heads", "n_heads")
 
 
-def default_targets(model: nn.Module) -> tuple[str, ...]:
-    """What `StructuredPruning(targets=None)` removes: heads and FFN units of a BERT-style
-    encoder, channels and neurons of anything else."""
-    return ("heads", "ffn") if transformer.attention_blocks(model) else ("channels", "neurons")
-
-
 def plan(
     model: nn.Module, config: StructuredPruning, example_inputs: Any, loss_fn: LossFn | None = None
 ) -> PruningPlan:
@@ -65,8 +59,9 @@ def plan(
     before = module_stats(work, example_inputs)
     ops: list[dict[str, Any]] = []
     is_transformer = bool(transformer.attention_blocks(work))
-    if config.targets is None:
-        config = replace(config, targets=default_targets(work))
+    if config.targets is None:  # the default: the units this model has
+        config = replace(config, targets=("heads", "ffn") if is_transformer
+                         else ("channels", "neurons"))
     wants_width = {"channels", "neurons"} & set(config.targets)
     if wants_width and is_transformer:
         raise ConfigError(
