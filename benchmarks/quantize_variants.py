@@ -17,10 +17,11 @@ INT4 = {"bits": 4, "group_size": 32}  # embeddings: int4 in groups of 128
 # Clipping observers (percentile, entropy) hurt MiniLM: its outlier activation features carry
 # signal. MSE keeps them; see the observer ablation in the results.
 STATIC_OBSERVER = "mse"
-# Layers whose per-tensor weight noise stays under -30 dB take one weight scale (ORT's per-column
-# int8 GEMM pays a per-call set-up per output column). On MiniLM that is 29 of 37 Linears; the
-# FFN output layers (outlier channels: -8 to -25 dB per tensor) stay per channel.
-STATIC_TOLERANCE = 1e-3
+# Layers whose per-tensor weight noise stays under -24 dB take one weight scale (ORT's per-column
+# int8 GEMM pays a per-call set-up per output column). -24 dB on the 7-bit grid of the integer
+# kernels is the -30 dB of the earlier 8-bit grid (the rounding noise is 4x): the same layers.
+# On MiniLM that is 29 of 37 Linears; the FFN output layers (outlier channels) stay per channel.
+STATIC_TOLERANCE = 4e-3
 
 
 def _load_qat(model: nn.Module, bits: int, classifier: bool, plan: Plan) -> nn.Module:

@@ -26,6 +26,7 @@ from tinyai.errors import ConfigError
 from tinyai.models import FashionCNN, FashionCNNConfig, KwsDSCNN, KwsDSCNNConfig
 from tinyai.quantize import Int8Static, quantize_, to_onnx
 from tinyai.quantize.modules import QuantizedConv2d
+from tinyai.quantize.primitives import PORTABLE_WEIGHT_QMAX
 
 MODELS = {
     "fashion-cnn": (lambda: FashionCNN(FashionCNNConfig(channels=(8, 16))), (1, 28, 28)),
@@ -120,7 +121,8 @@ def test_depthwise_weights_are_per_channel_int8() -> None:
     assert isinstance(q, QuantizedConv2d) and q.relu and isinstance(model[1], nn.Identity)
     assert q.weight_int8.dtype == torch.int8 and q.weight_int8.shape == (8, 1, 3, 3)
     assert q.weight_scale.shape == (8,)
-    assert q.weight_int8.abs().amax(dim=(1, 2, 3)).min() == 127  # every channel uses its range
+    # every channel uses its whole (portable, 7-bit) range
+    assert q.weight_int8.abs().amax(dim=(1, 2, 3)).min() == PORTABLE_WEIGHT_QMAX
     err = (q.dequantized_weight() - conv.weight).abs().amax(dim=(1, 2, 3))
     assert torch.all(err <= q.weight_scale / 2 + 1e-7)
 

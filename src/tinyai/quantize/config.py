@@ -43,6 +43,20 @@ class QuantConfig(Config):
         _check_group(self.embedding_group_size)
 
 
+@dataclass
+class IntegerKernels:
+    """Weights that run in ONNX Runtime's integer kernels (int8 GEMMs, QLinearConv).
+
+    They use 7 bits ([-63, 63]) by default: on x86 CPUs without VNNI, ONNX Runtime's u8 x s8
+    kernels saturate with full-range weights, so an 8-bit artifact computes wrong outputs
+    there (see `tinyai.quantize.primitives.PORTABLE_WEIGHT_QMAX`). `full_range_weights=True`
+    keeps [-127, 127], twice the resolution, for artifacts that will only run on ARM or on
+    x86 CPUs with VNNI.
+    """
+
+    full_range_weights: bool = False
+
+
 def _check_tolerance(tolerance: float) -> None:
     if not 0.0 <= tolerance < 1.0:
         raise ValueError(f"per_tensor_tolerance must be in [0, 1), got {tolerance}")
@@ -54,7 +68,7 @@ def _check_group(group_size: int) -> None:
 
 
 @dataclass
-class Int8Dynamic(QuantConfig):
+class Int8Dynamic(IntegerKernels, QuantConfig):
     """int8 weights, activations quantized per batch at run time (ONNX: DynamicQuantizeMatMul).
 
     `per_tensor_tolerance` (see `Int8Static`) lets smooth layers take one weight scale.
@@ -70,7 +84,7 @@ class Int8Dynamic(QuantConfig):
 
 
 @dataclass
-class Int8Static(QuantConfig):
+class Int8Static(IntegerKernels, QuantConfig):
     """int8 weights and activations; activation ranges come from calibration batches.
 
     Covers nn.Linear and nn.Conv2d (grouped / depthwise included). `prepare` first folds every
@@ -160,7 +174,7 @@ class MixedPrecision(QuantConfig):
 
 
 @dataclass
-class QAT(QuantConfig):
+class QAT(IntegerKernels, QuantConfig):
     """Quantization-aware training: fake-quant with a straight-through estimator.
 
     bits=8: per-channel int8 weights and fake-quantized activations (ranges `running` EMA of

@@ -5,7 +5,9 @@ exported model compute the same numbers):
 - affine: ``x ≈ (q - zero_point) * scale``; rounding is round-half-to-even (``torch.round``,
   like ONNX QuantizeLinear); the float range always contains 0 so zero is exact (padding,
   pruned weights).
-- int8 weights are symmetric signed, per output channel or per tensor, in [-127, 127].
+- int8 weights are symmetric signed, per output channel or per tensor. Those that feed ONNX
+  Runtime's integer kernels use 7 bits, [-63, 63], unless full range is asked for (see
+  `PORTABLE_WEIGHT_QMAX`); weight-only int8 (dequantized to float at run time) uses [-127, 127].
 - low-bit weights (2/4/8) are unsigned codes in [0, 2**bits) with one scale and one integer
   zero point per group of `group_size` input columns (MatMulNBits' layout).
 """
@@ -16,6 +18,19 @@ import torch
 from torch import Tensor
 
 _EPS = 1e-12
+
+# ONNX Runtime's u8 x s8 GEMM and conv kernels on x86 CPUs without VNNI (AVX2: VPMADDUBSW) add
+# two u8 * s8 products in int16, which saturates once 2 * 255 * |w| > 32767: full-range int8
+# weights give wrong outputs there (relative error 0.138 in benchmarks/int8_saturation.py) and
+# exact ones on ARM and VNNI CPUs. With |w| <= 63 no pair can saturate, so the same artifact is
+# exact on every CPU; this is ONNX Runtime's own `reduce_range` remedy.
+PORTABLE_WEIGHT_QMAX = 63
+FULL_WEIGHT_QMAX = 127
+
+
+def int8_weight_qmax(full_range: bool) -> int:
+    """Largest |code| of int8 weights that run in integer kernels."""
+    return FULL_WEIGHT_QMAX if full_range else PORTABLE_WEIGHT_QMAX
 
 
 def qrange(bits: int, signed: bool) -> tuple[int, int]:
@@ -71,27 +86,32 @@ def dynamic_uint8_qparams(x: Tensor) -> tuple[Tensor, Tensor]:
     return scale, zero_point
 
 
-def weight_scale_int8(w: Tensor, per_channel: bool = True) -> Tensor:
+def weight_scale_int8(
+    w: Tensor, per_channel: bool = True, qmax: int = FULL_WEIGHT_QMAX
+) -> Tensor:
     """Symmetric int8 scales [out] of a [out, ...] weight (equal entries when per-tensor)."""
     w = w.detach().float().flatten(1)
     amax = w.abs().amax(dim=1) if per_channel else w.abs().max().expand(w.shape[0])
-    return torch.clamp(amax / 127.0, min=_EPS)
+    return torch.clamp(amax / qmax, min=_EPS)
 
 
-def quantize_weight_int8(w: Tensor, per_channel: bool = True) -> tuple[Tensor, Tensor]:
-    """Symmetric int8 weight codes [out, in] and scales [out] (equal entries when per-tensor)."""
+def quantize_weight_int8(
+    w: Tensor, per_channel: bool = True, qmax: int = FULL_WEIGHT_QMAX
+) -> tuple[Tensor, Tensor]:
+    """Symmetric int8 weight codes [out, in] in [-qmax, qmax] and scales [out] (equal entries
+    when per-tensor)."""
     w = w.detach().float()
-    scale = weight_scale_int8(w, per_channel)
-    q = torch.clamp(torch.round(w / scale[:, None]), -127, 127).to(torch.int8)
+    scale = weight_scale_int8(w, per_channel, qmax)
+    q = torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax).to(torch.int8)
     return q, scale.contiguous()
 
 
-def per_tensor_noise(w: Tensor) -> float:
+def per_tensor_noise(w: Tensor, qmax: int = FULL_WEIGHT_QMAX) -> float:
     """Mean over output channels of (rounding noise power / weight power) with one int8 scale
     for the whole [out, in] matrix: how much a layer loses by not being per channel.
     All-zero channels (pruned) carry no signal and are left out of the mean."""
     w = w.detach().float()
-    noise = (dequantize_weight_int8(*quantize_weight_int8(w, per_channel=False)) - w).pow(2)
+    noise = (dequantize_weight_int8(*quantize_weight_int8(w, False, qmax)) - w).pow(2)
     power = w.pow(2).mean(dim=1)
     live = power > 0
     if not bool(live.any()):
@@ -99,12 +119,14 @@ def per_tensor_noise(w: Tensor) -> float:
     return float((noise.mean(dim=1)[live] / power[live]).mean())
 
 
-def use_per_channel(weight: Tensor, per_channel: bool, tolerance: float) -> bool:
+def use_per_channel(
+    weight: Tensor, per_channel: bool, tolerance: float, qmax: int = FULL_WEIGHT_QMAX
+) -> bool:
     """Per-channel int8 weight scales, unless `tolerance` > 0 allows this weight's per-tensor
     noise (`per_tensor_noise`): one rule for PTQ and QAT, so QAT trains on the deployed grid."""
     if not per_channel or tolerance <= 0:
         return per_channel
-    return per_tensor_noise(weight) > tolerance
+    return per_tensor_noise(weight, qmax) > tolerance
 
 
 def dequantize_weight_int8(q: Tensor, scale: Tensor) -> Tensor:

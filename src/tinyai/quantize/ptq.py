@@ -21,7 +21,7 @@ from tinyai.quantize.modules import (
     QuantizedLinear,
 )
 from tinyai.quantize.observers import make_observer
-from tinyai.quantize.primitives import affine_qparams, use_per_channel
+from tinyai.quantize.primitives import affine_qparams, int8_weight_qmax, use_per_channel
 from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
 
 MIN_EMBEDDING_ROWS = 1024
@@ -56,12 +56,14 @@ def _float_linears(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn.
 
 
 def _per_channel(lin: nn.Linear, config: Int8Dynamic | Int8Static) -> bool:
-    return use_per_channel(lin.weight, config.per_channel, config.per_tensor_tolerance)
+    return use_per_channel(lin.weight, config.per_channel, config.per_tensor_tolerance,
+                           int8_weight_qmax(config.full_range_weights))
 
 
 def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
+    qmax = int8_weight_qmax(config.full_range_weights)
     for name, lin in _float_linears(model, config):
-        new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config))
+        new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config), weight_qmax=qmax)
         set_submodule(model, name, new)
     int8_weight_convs(model, config)
     int8_weight_rnns(model, config)
@@ -104,15 +106,17 @@ def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
         raise ConfigError(
             "Int8Static(step='convert') found no observed layers; run step='prepare' first"
         )
+    qmax = int8_weight_qmax(config.full_range_weights)
     for name, obs in observed:
         if isinstance(obs, ObservedConv2d):
             qin = _qparams(name, obs.input_observer, config)
             qout = _qparams(name, obs.output_observer, config)
-            new: nn.Module = QuantizedConv2d(obs.conv, config.per_channel, qin, qout, obs.relu)
+            new: nn.Module = QuantizedConv2d(obs.conv, config.per_channel, qin, qout, obs.relu,
+                                             qmax)
         else:
             qparams = _qparams(name, obs.observer, config)
             lin = obs.linear
-            new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config), qparams)
+            new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config), qparams, qmax)
         set_submodule(model, name, new)
     quantize_embeddings(model, config)
     return model

@@ -38,6 +38,7 @@ from tinyai.quantize.config import QAT
 from tinyai.quantize.modules import LowBitLinear, QuantizedConv2d, QuantizedLinear
 from tinyai.quantize.primitives import (
     affine_qparams,
+    int8_weight_qmax,
     ste_fake_quantize,
     use_per_channel,
     weight_scale_int8,
@@ -51,10 +52,10 @@ from tinyai.quantize.ptq import (
 )
 
 
-def _fake_quant_int8(w: Tensor, per_channel: bool) -> Tensor:
+def _fake_quant_int8(w: Tensor, per_channel: bool, qmax: int) -> Tensor:
     """Symmetric int8 fake-quant of a [out, ...] weight on the grid `quantize_weight_int8` uses."""
-    scale = weight_scale_int8(w, per_channel).reshape(-1, *([1] * (w.dim() - 1)))
-    return ste_fake_quantize(w, scale, 0.0, -127, 127)
+    scale = weight_scale_int8(w, per_channel, qmax).reshape(-1, *([1] * (w.dim() - 1)))
+    return ste_fake_quantize(w, scale, 0.0, -qmax, qmax)
 
 
 def _fake_quant_groupwise(w: Tensor, bits: int, group_size: int) -> Tensor:
@@ -124,14 +125,15 @@ class FakeQuantLinear(ActivationRange):
         self.bits, self.group_size = config.bits, config.group_size
         # Decided once from the starting weights, so training sees the grid convert will use.
         tolerance = config.per_tensor_tolerance if config.bits == 8 else 0.0
-        self.per_channel = use_per_channel(linear.weight, True, tolerance)
+        self.weight_qmax = int8_weight_qmax(config.full_range_weights)
+        self.per_channel = use_per_channel(linear.weight, True, tolerance, self.weight_qmax)
 
     def input_qparams(self) -> tuple[float, int, bool]:
         return self.qparams()
 
     def forward(self, x: Tensor) -> Tensor:
         if self.bits == 8:
-            w = _fake_quant_int8(self.weight, self.per_channel)
+            w = _fake_quant_int8(self.weight, self.per_channel, self.weight_qmax)
         else:
             w = _fake_quant_groupwise(self.weight, self.bits, self.group_size)
         return F.linear(super().forward(x), w, self.bias)
@@ -139,7 +141,8 @@ class FakeQuantLinear(ActivationRange):
     def to_quantized(self) -> nn.Module:
         if self.bits == 8:
             qparams = self.input_qparams() if self.mode != "none" else None
-            return QuantizedLinear(self.weight, self.bias, self.per_channel, qparams)
+            return QuantizedLinear(self.weight, self.bias, self.per_channel, qparams,
+                                   self.weight_qmax)
         return LowBitLinear(self.weight, self.bias, self.bits, self.group_size, clip_search=False)
 
 
@@ -159,13 +162,14 @@ class FakeQuantConv2d(nn.Module):
         self.input_range = ActivationRange("running", config.ema)
         self.output_range = ActivationRange("running", config.ema)
         self.input_tied = False  # set by _tie_chained_convs
+        self.weight_qmax = int8_weight_qmax(config.full_range_weights)
         # fuse_conv_bn_eval creates the bias of a bias-free conv with requires_grad=False, but
         # it now holds BatchNorm's shift, which must keep training.
         if conv.bias is not None:
             conv.bias.requires_grad_(True)
 
     def forward(self, x: Tensor) -> Tensor:
-        w = _fake_quant_int8(self.conv.weight, per_channel=True)
+        w = _fake_quant_int8(self.conv.weight, True, self.weight_qmax)
         # A tied input is already on its producer's grid (the range is that producer's).
         x = x if self.input_tied else self.input_range(x)
         y = self.conv._conv_forward(x, w, self.conv.bias)
@@ -173,7 +177,7 @@ class FakeQuantConv2d(nn.Module):
 
     def to_quantized(self) -> nn.Module:
         qin, qout = self.input_range.qparams(), self.output_range.qparams()
-        return QuantizedConv2d(self.conv, True, qin, qout, self.relu)
+        return QuantizedConv2d(self.conv, True, qin, qout, self.relu, self.weight_qmax)
 
 
 def _conv_inputs(model: nn.Module) -> dict[str, str]:
