@@ -153,6 +153,19 @@ def test_image_task_normalises_like_the_runtime():
     np.testing.assert_allclose(batch["pixel_values"][:, 0].numpy(), expected, rtol=1e-5)
 
 
+def test_image_batches_are_row_major_not_channels_last():
+    # One-channel NHWC transposed to NCHW keeps strides torch reads as channels_last; with
+    # them torch 2.13's oneDNN conv backward corrupts the heap on AVX2-only CPUs (a pruned
+    # ResNet's stride-2 1x1 shortcut). Task batches must hand out plain row-major tensors.
+    task = get_task("fashion-mnist")
+    batch = next(task.batches(task.dataset("train"), 4))
+    pixels = batch["pixel_values"]
+    assert pixels.shape == (4, 1, 28, 28) and pixels.stride() == (784, 784, 28, 1)
+    assert task.example_inputs(2)["pixel_values"].stride() == (784, 784, 28, 1)
+    conv = torch.nn.Conv2d(1, 4, 3)
+    assert conv(pixels).is_contiguous()  # not channels_last all the way down
+
+
 def test_audio_task_features_match_on_the_fly():
     task = get_task("speech-commands", classes=["yes", "no"])
     cached = next(task.batches("val", 4))  # from the split's precomputed features

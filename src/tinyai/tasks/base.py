@@ -87,19 +87,15 @@ class Task:
         self, data: Any, batch_size: int, shuffle: bool = False, seed: int = 0
     ) -> Iterator[dict[str, torch.Tensor]]:
         """Like numpy_batches, as torch tensors (model inputs + "labels" when known)."""
-        import torch
-
         for batch in self.numpy_batches(data, batch_size, shuffle, seed):
-            yield {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+            yield {k: row_major_tensor(v) for k, v in batch.items()}
 
     def model_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         return {name: batch[name] for name in self.input_names}
 
     def example_inputs(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
         """Small, deterministic model inputs for tracing/export and summaries."""
-        import torch
-
-        return {k: torch.from_numpy(v) for k, v in self._example_arrays(batch_size).items()}
+        return {k: row_major_tensor(v) for k, v in self._example_arrays(batch_size).items()}
 
     def _example_arrays(self, batch_size: int) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -134,3 +130,24 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<Task {self.name} ({self.kind})>"
+
+
+def row_major_tensor(array: np.ndarray) -> torch.Tensor:
+    """`array` as a tensor with row-major strides.
+
+    numpy calls a one-channel NHWC image batch transposed to NCHW contiguous and keeps its
+    strides; torch reads those as channels_last, and the whole network then runs
+    channels_last. On x86 CPUs with AVX2 but no AVX-512, torch 2.13's oneDNN backward of a
+    stride-2 1x1 conv over channels_last input whose channel count is not a multiple of 8
+    (a pruned ResNet shortcut) corrupts the heap and kills the process.
+    """
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    strides, step = [], 1
+    for size in reversed(tensor.shape):
+        strides.insert(0, step)
+        step *= size
+    if tensor.stride() == tuple(strides):
+        return tensor
+    return tensor.clone(memory_format=torch.contiguous_format)
