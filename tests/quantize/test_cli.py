@@ -49,3 +49,30 @@ def test_cli_unknown_scheme_is_one_line_error(tmp_path) -> None:
     proc = _run("minilm-l6", str(tmp_path / "x"), "--task", "sst2", "--observer", "mse")
     assert proc.returncode == 2
     assert "--observer does not apply to int8-dynamic" in proc.stderr
+
+
+def _int8_weight_max(artifact) -> int:
+    import numpy as np
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(artifact / "model.onnx")).graph
+    return max(int(np.abs(numpy_helper.to_array(t).astype(np.int32)).max())
+               for t in graph.initializer if t.data_type == onnx.TensorProto.INT8)
+
+
+def test_cli_full_range_weights_flag_reaches_the_config(tmp_path) -> None:
+    from tinyai.models import LeNet300100, LeNet300100Config, save_model
+
+    save_model(LeNet300100(LeNet300100Config()), tmp_path / "lenet")
+    widest = {}
+    for flags in ((), ("--full-range-weights",)):
+        out = tmp_path / f"artifact{len(flags)}"
+        proc = _run(str(tmp_path / "lenet"), str(out), "--task", "fashion-mnist",
+                    "--eval-limit", "50", "--no-bench", *flags)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        widest[bool(flags)] = _int8_weight_max(out)
+    assert widest == {False: 63, True: 127}
+    proc = _run(str(tmp_path / "lenet"), str(tmp_path / "x"), "--task", "fashion-mnist",
+                "--scheme", "weight-only", "--full-range-weights")
+    assert proc.returncode == 2
+    assert "--full-range-weights does not apply to weight-only" in proc.stderr

@@ -52,6 +52,10 @@ def quantize(
     observer: str | None = typer.Option(None, help="int8-static: minmax (default), "
                                         "percentile, mse or entropy."),
     per_tensor_tolerance: float | None = typer.Option(None, "--per-tensor-tolerance"),
+    full_range_weights: bool | None = typer.Option(
+        None, "--full-range-weights", help="int8-dynamic / int8-static / qat: weights in "
+        "[-127, 127] instead of the 7-bit default that is exact on every CPU; 8 bits saturate "
+        "in ONNX Runtime on x86 CPUs without VNNI (ARM and VNNI CPUs compute them exactly)."),
     embedding_bits: int | None = typer.Option(None, "--embedding-bits",
                                               help="Embedding tables: 0 (float), 4 or 8."),
     budget_bytes: int | None = typer.Option(None, "--budget-bytes",
@@ -74,6 +78,7 @@ def quantize(
     config = _config(scheme, verbs.given(
         bits=bits, group_size=group_size, observer=observer, embedding_bits=embedding_bits,
         per_tensor_tolerance=per_tensor_tolerance, budget_bytes=budget_bytes,
+        full_range_weights=full_range_weights,
         exclude=list(exclude) if exclude else None))
     train = verbs.given(steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, bf16=bf16,
                         seed=seed)
