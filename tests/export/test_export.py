@@ -67,6 +67,20 @@ def test_text_artifact_accepts_any_sequence_length():
     np.testing.assert_allclose(predictor.outputs(sentences), expected, atol=2e-5)
 
 
+def test_text_artifact_stores_its_tokenizer_compactly():
+    # transformers writes tokenizer.json indented (a third larger); an artifact exported from
+    # a saved model directory (a resumed run) must not carry more bytes than one exported in
+    # one go, so the exporter writes it without indentation, same content.
+    _, task, path = artifact("minilm-sst2")
+    text = (path / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8")
+    assert "\n" not in text and '", "' not in text
+    stored, own = json.loads(text), json.loads(task.tokenizer.backend_tokenizer.to_str())
+    assert stored["model"] == own["model"] and stored["added_tokens"] == own["added_tokens"]
+    sentences = ["a compact tokenizer, the same ids"]
+    np.testing.assert_array_equal(load_artifact(path).preprocess(sentences)["input_ids"],
+                                  task.encode(sentences)["input_ids"])
+
+
 def _model_bytes(path):
     manifest = json.loads((path / "manifest.json").read_text())
     return sum(e["bytes"] for n, e in manifest["files"].items() if not n.startswith("tokenizer"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ def _copy_tokenizer(task: Any, settings: dict[str, Any], out_dir: Path) -> dict[
     target.mkdir(parents=True, exist_ok=True)
     source = Path(settings.pop("tokenizer_dir", "") or "")
     for name in TOKENIZER_FILES:
-        if (source / name).is_file():
+        if name == "tokenizer.json" and (source / name).is_file():
+            _write_compact_json(source / name, target / name)
+        elif (source / name).is_file():
             shutil.copyfile(source / name, target / name)
     if not (target / "tokenizer.json").is_file():
         # A tokenizer object without a tokenizer.json on disk: save its fast backend.
@@ -47,7 +50,7 @@ def _copy_tokenizer(task: Any, settings: dict[str, Any], out_dir: Path) -> dict[
                 "text export needs a fast tokenizer (tokenizer.json); pass a Hugging Face "
                 "fast tokenizer or a directory containing tokenizer.json to the task"
             )
-        backend.save(str(target / "tokenizer.json"))
+        backend.save(str(target / "tokenizer.json"), pretty=False)
     tokenizer = task.tokenizer
     settings.update(
         {
@@ -57,6 +60,15 @@ def _copy_tokenizer(task: Any, settings: dict[str, Any], out_dir: Path) -> dict[
         }
     )
     return settings
+
+
+def _write_compact_json(source: Path, target: Path) -> None:
+    """`source` re-written without indentation: transformers saves tokenizer.json indented
+    (a third larger), so an artifact exported from a saved model directory (a resumed run)
+    would otherwise carry more bytes than the same artifact exported in one go."""
+    data = json.loads(source.read_text(encoding="utf-8"))
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    target.write_text(text, encoding="utf-8")
 
 
 def io_spec(proto: onnx.ModelProto) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
