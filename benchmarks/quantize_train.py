@@ -176,7 +176,10 @@ def _qat_train(
 
 
 def qat_path(plan: Plan, classifier: bool, bits: int) -> Path:
-    return _root(plan) / f"qat{bits}-{'classifier' if classifier else 'encoder'}.safetensors"
+    # int8 QAT trains on the 7-bit grid of the integer kernels (tinyai.quantize.primitives);
+    # checkpoints trained on the earlier 8-bit grid ("qat8-...") are not reused for it.
+    grid = "qat8w7" if bits == 8 else f"qat{bits}"
+    return _root(plan) / f"{grid}-{'classifier' if classifier else 'encoder'}.safetensors"
 
 
 def train_all(plan: Plan) -> None:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tinyai.quantize import QAT, Int8Dynamic, Int8Static, quantize_, to_onnx
+from tinyai.quantize import primitives as P
 from tinyai.quantize.modules import QuantizedConv2d, QuantizedLinear
 from tinyai.quantize.primitives import FULL_WEIGHT_QMAX, PORTABLE_WEIGHT_QMAX
 
@@ -75,3 +76,57 @@ def test_products_that_saturate_x86_without_vnni_are_exact(tmp_path) -> None:
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     want = model(x).detach().numpy()
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), rtol=0)
+
+
+@pytest.mark.parametrize("full_range", [False, True], ids=["default", "full-range"])
+def test_qat_trains_on_the_grid_it_deploys(full_range: bool) -> None:
+    from tinyai.quantize.qat import FakeQuantConv2d, FakeQuantLinear, _fake_quant_int8
+
+    model = _net()
+    quantize_(model, QAT(full_range_weights=full_range))
+    for x in _batches():
+        model(x)
+    trained = {}
+    for name, m in model.named_modules():
+        if isinstance(m, FakeQuantLinear):
+            trained[name] = _fake_quant_int8(m.weight, m.per_channel, m.weight_qmax)
+        elif isinstance(m, FakeQuantConv2d):
+            trained[name] = _fake_quant_int8(m.conv.weight, True, m.weight_qmax)
+    model.eval()
+    quantize_(model, QAT(step="convert", full_range_weights=full_range))
+    for name, weight in trained.items():
+        deployed = model.get_submodule(name)
+        got = (deployed.dequantized_weight() if isinstance(deployed, QuantizedConv2d)
+               else P.dequantize_weight_int8(deployed.weight_int8, deployed.weight_scale))
+        torch.testing.assert_close(got, weight.detach(), rtol=0, atol=1e-6)
+
+
+def test_qat_convert_refuses_another_grid_than_prepare() -> None:
+    from tinyai.errors import ConfigError
+
+    model = _net()
+    quantize_(model, QAT())
+    model(_batches()[0])
+    with pytest.raises(ConfigError, match="convert with the same full_range_weights"):
+        quantize_(model, QAT(step="convert", full_range_weights=True))
+
+
+def test_static_int8_conv_products_at_the_top_of_both_ranges_are_exact(tmp_path) -> None:
+    # QLinearConv runs the same u8 x s8 kernels: inputs near the top of their range (all
+    # positive, so the uint8 codes are near 255) times weights at the top of theirs.
+    torch.manual_seed(0)
+    conv = nn.Conv2d(32, 16, 3)
+    with torch.no_grad():
+        conv.weight.copy_(torch.sign(torch.randn_like(conv.weight)))
+    model = nn.Sequential(conv)
+    quantize_(model, Int8Static())
+    x = torch.rand(4, 32, 8, 8) * 0.1 + 0.9
+    model(x)
+    quantize_(model.eval(), Int8Static(step="convert"))
+    path = to_onnx(model, tmp_path / "m.onnx", {"input": x})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    want = model(x).detach().numpy()
+    # one output quantization step of slack: ORT requantizes with a fused float multiplier
+    step = float(model[0].output_scale)
+    np.testing.assert_allclose(got, want, atol=step * 1.01, rtol=0)

@@ -10,7 +10,7 @@ from tinyai.runtime.codecs.lowbit import pack_bits, unpack_bits, unpack_groupwis
 
 def test_int8_per_channel_error_is_at_most_half_a_step() -> None:
     w = torch.randn(64, 96) * torch.logspace(-2, 1, 64)[:, None]  # channels of very different scale
-    q, scale = P.quantize_weight_int8(w, per_channel=True)
+    q, scale = P.quantize_weight_int8(w, True, qmax=P.FULL_WEIGHT_QMAX)
     err = (P.dequantize_weight_int8(q, scale) - w).abs()
     assert q.dtype == torch.int8
     assert torch.all(err <= scale[:, None] / 2 + 1e-7)
@@ -18,8 +18,11 @@ def test_int8_per_channel_error_is_at_most_half_a_step() -> None:
 
 def test_per_channel_beats_per_tensor_on_uneven_channels() -> None:
     w = torch.randn(64, 96) * torch.logspace(-2, 1, 64)[:, None]
-    err_pc = (P.dequantize_weight_int8(*P.quantize_weight_int8(w, True)) - w).pow(2).mean()
-    err_pt = (P.dequantize_weight_int8(*P.quantize_weight_int8(w, False)) - w).pow(2).mean()
+    def error(per_channel: bool) -> torch.Tensor:
+        codes = P.quantize_weight_int8(w, per_channel, qmax=P.PORTABLE_WEIGHT_QMAX)
+        return (P.dequantize_weight_int8(*codes) - w).pow(2).mean()
+
+    err_pc, err_pt = error(True), error(False)
     assert err_pc < err_pt / 2
 
 
@@ -28,10 +31,10 @@ def test_per_tensor_noise_separates_even_from_outlier_channels() -> None:
     uneven = even * torch.logspace(-2, 1, 64)[:, None]
     # 8-bit rounding noise of a Gaussian row is ~1e-4 of its power; one shared scale for
     # channels 1000x apart in size leaves the small channels mostly noise.
-    assert P.per_tensor_noise(even) < 1e-3 < 0.1 < P.per_tensor_noise(uneven)
+    assert P.per_tensor_noise(even, qmax=127) < 1e-3 < 0.1 < P.per_tensor_noise(uneven, qmax=127)
     pruned = even.clone()
     pruned[:8] = 0  # all-zero channels carry no signal and do not count
-    assert P.per_tensor_noise(pruned) < 1e-3
+    assert P.per_tensor_noise(pruned, qmax=127) < 1e-3
 
 
 def test_tolerance_picks_per_tensor_only_for_smooth_layers() -> None:

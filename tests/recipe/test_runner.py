@@ -354,3 +354,23 @@ def test_compress_user_wav_folders(tmp_path: Path) -> None:
     assert metrics.task.kind == "audio-classification"
     final = metrics.final()
     assert final is not None and final.measure.examples == 15
+
+
+def test_resume_reads_a_setting_added_since_the_run_started_as_its_default(
+        tmp_path: Path) -> None:
+    # A run started before `full_range_weights` existed stored its int8 stage without it; the
+    # same recipe must still resume it, and a recipe that now sets it differently must not.
+    import yaml
+
+    from tinyai.errors import ConfigError
+    from tinyai.recipe.runner import _same_recipe
+    from tinyai.recipe.schema import parse_recipe
+
+    recipe = fashion_recipe(stages=[{"int8-dynamic": {}}])
+    stored = yaml.safe_load(parse_recipe(recipe).to_yaml())
+    assert stored["stages"][0]["int8-dynamic"].pop("full_range_weights") is False
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(stored))
+    _same_recipe(tmp_path / "recipe.yaml", parse_recipe(recipe))
+    recipe["stages"][0]["int8-dynamic"]["full_range_weights"] = True
+    with pytest.raises(ConfigError, match=r"stages\[0\].int8-dynamic.full_range_weights differs"):
+        _same_recipe(tmp_path / "recipe.yaml", parse_recipe(recipe))

@@ -36,12 +36,9 @@ def write_preprocessing(task: Any, out_dir: Path, inputs: dict[str, Any]) -> dic
 def _copy_tokenizer(task: Any, settings: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     target = out_dir / TOKENIZER_DIR
     target.mkdir(parents=True, exist_ok=True)
-    source = Path(settings.pop("tokenizer_dir", "") or "")
-    for name in TOKENIZER_FILES:
-        if name == "tokenizer.json" and (source / name).is_file():
-            _write_compact_json(source / name, target / name)
-        elif (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
+    source = settings.pop("tokenizer_dir", "") or ""
+    if source:  # (Path("") would read the working directory's files)
+        _copy_tokenizer_files(Path(source), target)
     if not (target / "tokenizer.json").is_file():
         # A tokenizer object without a tokenizer.json on disk: save its fast backend.
         backend = getattr(getattr(task, "tokenizer", None), "backend_tokenizer", None)
@@ -60,6 +57,14 @@ def _copy_tokenizer(task: Any, settings: dict[str, Any], out_dir: Path) -> dict[
         }
     )
     return settings
+
+
+def _copy_tokenizer_files(source: Path, target: Path) -> None:
+    for name in TOKENIZER_FILES:
+        if name == "tokenizer.json" and (source / name).is_file():
+            _write_compact_json(source / name, target / name)
+        elif (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
 
 
 def _write_compact_json(source: Path, target: Path) -> None:

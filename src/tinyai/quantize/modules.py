@@ -59,7 +59,7 @@ class QuantizedLinear(QuantizedModule):
     ) -> None:
         super().__init__()
         self.out_features, self.in_features = weight.shape
-        q, scale = P.quantize_weight_int8(weight, per_channel, weight_qmax)
+        q, scale = P.quantize_weight_int8(weight, per_channel, qmax=weight_qmax)
         self.register_buffer("weight_int8", q)
         self.register_buffer("weight_scale", scale)
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
@@ -246,7 +246,8 @@ class QuantizedConv2d(QuantizedModule):
         self.stride, self.dilation = tuple(conv.stride), tuple(conv.dilation)
         self.padding = tuple(conv.padding)  # type: ignore[arg-type]
         self.relu = relu
-        q, scale = P.quantize_weight_int8(w.reshape(w.shape[0], -1), per_channel, weight_qmax)
+        q, scale = P.quantize_weight_int8(w.reshape(w.shape[0], -1), per_channel,
+                                           qmax=weight_qmax)
         self.register_buffer("weight_int8", q.reshape(w.shape))
         self.register_buffer("weight_scale", scale)
         self.input_signed, self.output_signed = input_qparams[2], output_qparams[2]

@@ -86,32 +86,28 @@ def dynamic_uint8_qparams(x: Tensor) -> tuple[Tensor, Tensor]:
     return scale, zero_point
 
 
-def weight_scale_int8(
-    w: Tensor, per_channel: bool = True, qmax: int = FULL_WEIGHT_QMAX
-) -> Tensor:
+def weight_scale_int8(w: Tensor, per_channel: bool, *, qmax: int) -> Tensor:
     """Symmetric int8 scales [out] of a [out, ...] weight (equal entries when per-tensor)."""
     w = w.detach().float().flatten(1)
     amax = w.abs().amax(dim=1) if per_channel else w.abs().max().expand(w.shape[0])
     return torch.clamp(amax / qmax, min=_EPS)
 
 
-def quantize_weight_int8(
-    w: Tensor, per_channel: bool = True, qmax: int = FULL_WEIGHT_QMAX
-) -> tuple[Tensor, Tensor]:
+def quantize_weight_int8(w: Tensor, per_channel: bool, *, qmax: int) -> tuple[Tensor, Tensor]:
     """Symmetric int8 weight codes [out, in] in [-qmax, qmax] and scales [out] (equal entries
     when per-tensor)."""
     w = w.detach().float()
-    scale = weight_scale_int8(w, per_channel, qmax)
+    scale = weight_scale_int8(w, per_channel, qmax=qmax)
     q = torch.clamp(torch.round(w / scale[:, None]), -qmax, qmax).to(torch.int8)
     return q, scale.contiguous()
 
 
-def per_tensor_noise(w: Tensor, qmax: int = FULL_WEIGHT_QMAX) -> float:
+def per_tensor_noise(w: Tensor, *, qmax: int) -> float:
     """Mean over output channels of (rounding noise power / weight power) with one int8 scale
     for the whole [out, in] matrix: how much a layer loses by not being per channel.
     All-zero channels (pruned) carry no signal and are left out of the mean."""
     w = w.detach().float()
-    noise = (dequantize_weight_int8(*quantize_weight_int8(w, False, qmax)) - w).pow(2)
+    noise = (dequantize_weight_int8(*quantize_weight_int8(w, False, qmax=qmax)) - w).pow(2)
     power = w.pow(2).mean(dim=1)
     live = power > 0
     if not bool(live.any()):
@@ -119,14 +115,12 @@ def per_tensor_noise(w: Tensor, qmax: int = FULL_WEIGHT_QMAX) -> float:
     return float((noise.mean(dim=1)[live] / power[live]).mean())
 
 
-def use_per_channel(
-    weight: Tensor, per_channel: bool, tolerance: float, qmax: int = FULL_WEIGHT_QMAX
-) -> bool:
+def use_per_channel(weight: Tensor, per_channel: bool, tolerance: float, *, qmax: int) -> bool:
     """Per-channel int8 weight scales, unless `tolerance` > 0 allows this weight's per-tensor
     noise (`per_tensor_noise`): one rule for PTQ and QAT, so QAT trains on the deployed grid."""
     if not per_channel or tolerance <= 0:
         return per_channel
-    return per_tensor_noise(weight, qmax) > tolerance
+    return per_tensor_noise(weight, qmax=qmax) > tolerance
 
 
 def dequantize_weight_int8(q: Tensor, scale: Tensor) -> Tensor:

@@ -57,7 +57,7 @@ def _float_linears(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn.
 
 def _per_channel(lin: nn.Linear, config: Int8Dynamic | Int8Static) -> bool:
     return use_per_channel(lin.weight, config.per_channel, config.per_tensor_tolerance,
-                           int8_weight_qmax(config.full_range_weights))
+                           qmax=int8_weight_qmax(config.full_range_weights))
 
 
 def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:

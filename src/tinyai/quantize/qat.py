@@ -37,6 +37,7 @@ from tinyai.errors import ConfigError
 from tinyai.quantize.config import QAT
 from tinyai.quantize.modules import LowBitLinear, QuantizedConv2d, QuantizedLinear
 from tinyai.quantize.primitives import (
+    FULL_WEIGHT_QMAX,
     affine_qparams,
     int8_weight_qmax,
     ste_fake_quantize,
@@ -54,7 +55,7 @@ from tinyai.quantize.ptq import (
 
 def _fake_quant_int8(w: Tensor, per_channel: bool, qmax: int) -> Tensor:
     """Symmetric int8 fake-quant of a [out, ...] weight on the grid `quantize_weight_int8` uses."""
-    scale = weight_scale_int8(w, per_channel, qmax).reshape(-1, *([1] * (w.dim() - 1)))
+    scale = weight_scale_int8(w, per_channel, qmax=qmax).reshape(-1, *([1] * (w.dim() - 1)))
     return ste_fake_quantize(w, scale, 0.0, -qmax, qmax)
 
 
@@ -126,7 +127,8 @@ class FakeQuantLinear(ActivationRange):
         # Decided once from the starting weights, so training sees the grid convert will use.
         tolerance = config.per_tensor_tolerance if config.bits == 8 else 0.0
         self.weight_qmax = int8_weight_qmax(config.full_range_weights)
-        self.per_channel = use_per_channel(linear.weight, True, tolerance, self.weight_qmax)
+        self.per_channel = use_per_channel(linear.weight, True, tolerance,
+                                           qmax=self.weight_qmax)
 
     def input_qparams(self) -> tuple[float, int, bool]:
         return self.qparams()
@@ -257,6 +259,12 @@ def quantize_qat(model: nn.Module, config: QAT) -> nn.Module:
         raise ConfigError(
             "QAT(step='convert') found no fake-quant layers; run QAT(step='prepare') first"
         )
+    trained = {fq.weight_qmax for _, fq in prepared if getattr(fq, "bits", 8) == 8}
+    if trained - {int8_weight_qmax(config.full_range_weights)}:
+        raise ConfigError(
+            f"QAT trained on the {'8' if FULL_WEIGHT_QMAX in trained else '7'}-bit weight grid "
+            f"(prepare's full_range_weights={FULL_WEIGHT_QMAX in trained}); convert with the "
+            "same full_range_weights, or the deployed weights are not the ones trained")
     for name, fq in prepared:
         set_submodule(model, name, fq.to_quantized())
     quantize_embeddings(model, config)

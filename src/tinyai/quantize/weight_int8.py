@@ -43,7 +43,8 @@ class Int8WeightConv(QuantizedModule):
         self.stride, self.dilation = tuple(conv.stride), tuple(conv.dilation)
         self.padding: Any = conv.padding if isinstance(conv.padding, str) else tuple(
             conv.padding)
-        q, scale = P.quantize_weight_int8(w.reshape(w.shape[0], -1), per_channel=True)
+        q, scale = P.quantize_weight_int8(w.reshape(w.shape[0], -1), True,
+                                           qmax=P.FULL_WEIGHT_QMAX)
         self.register_buffer("weight_int8", q.reshape(w.shape))
         self.register_buffer("weight_scale", scale)
         bias = None if conv.bias is None else conv.bias.detach().float().clone()
@@ -106,7 +107,7 @@ class Int8WeightRNN(QuantizedModule):
         for name in self.names:
             tensor = getattr(rnn, name).detach().float()
             if name.startswith("weight"):
-                q, scale = P.quantize_weight_int8(tensor, per_channel=True)
+                q, scale = P.quantize_weight_int8(tensor, True, qmax=P.FULL_WEIGHT_QMAX)
                 self.register_buffer(f"{name}_int8", q)
                 self.register_buffer(f"{name}_scale", scale)
             else:

@@ -22,6 +22,7 @@ into=...)``), which is how ``resume=True`` continues such a run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import shutil
@@ -44,7 +45,7 @@ from tinyai.recipe.records import (
     TargetResult,
     TaskInfo,
 )
-from tinyai.recipe.schema import RUNNER_TRAIN_KEYS, ModelSource, Recipe, Stage
+from tinyai.recipe.schema import RUNNER_TRAIN_KEYS, ModelSource, Recipe, Stage, parse_recipe
 from tinyai.recipe.stages import RunEnv, execute_stage
 from tinyai.train import TrainConfig
 
@@ -98,7 +99,7 @@ def compress(recipe: Recipe | str | Path | dict[str, Any], run_dir: str | Path, 
              resume: bool = False, force: bool = False) -> RunMetrics:
     """`tinyai compress` from Python: `recipe` is a YAML file, its parsed mapping or a
     `Recipe`; `teacher` / `student` are your own modules for ``given: true`` (run_recipe)."""
-    from tinyai.recipe.schema import load_recipe, parse_recipe
+    from tinyai.recipe.schema import load_recipe
 
     if isinstance(recipe, str | Path):
         recipe = load_recipe(recipe)
@@ -516,6 +517,10 @@ def _same_recipe(recipe_file: Path, recipe: Recipe) -> None:
     import yaml
 
     stored = yaml.safe_load(recipe_file.read_text())
+    # As this tinyai reads it: a setting added since the run started takes its default. A
+    # stored recipe this tinyai no longer accepts is compared as written.
+    with contextlib.suppress(ConfigError):
+        stored = yaml.safe_load(parse_recipe(stored).to_yaml())
     now = yaml.safe_load(recipe.to_yaml())
     difference = _first_difference(stored, now, "")
     if difference is not None:
