@@ -57,13 +57,10 @@ TINYAI_INT8 = "tinyai int8 static, fused attention"
 
 def optimum_target() -> str:
     """The `optimum-cli onnxruntime quantize` flag its docs name for this CPU's instructions."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return "avx2"
-    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), [])
-    return next((f for f in ("avx512_vnni", "avx512") if f in flags or f"{f}f" in flags),
-                "avx2")
+    from tinyai.hardware import cpu_flags
+
+    flags = cpu_flags()
+    return "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2"
 
 
 OPTIMUM_TARGET = optimum_target()

@@ -10,6 +10,23 @@ _BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512/AMX; "bf16" on 
 
 
 @functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction flags as Linux lists them in /proc/cpuinfo (x86 "flags", aarch64
+    "Features"); empty where they cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    return cpuinfo_flags(text)
+
+
+def cpuinfo_flags(cpuinfo: str) -> frozenset[str]:
+    return frozenset(flag for line in cpuinfo.splitlines()
+                     if line.startswith(("flags", "Features"))
+                     for flag in line.partition(":")[2].split())
+
+
+@functools.cache
 def bf16_native(device: str = "cpu") -> bool:
     """True where bfloat16 autocast is faster than float32 on `device`.
 
@@ -23,18 +40,16 @@ def bf16_native(device: str = "cpu") -> bool:
         return bool(torch.cuda.is_bf16_supported())
     if device != "cpu":
         return True
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return True
-    return cpuinfo_has_bf16(text)
+    return _has_bf16(cpu_flags())
 
 
 def cpuinfo_has_bf16(cpuinfo: str) -> bool:
     """Whether /proc/cpuinfo text lists a bf16 instruction flag (True when it lists none
     at all: nothing to go by)."""
-    flags = {flag for line in cpuinfo.splitlines() if line.startswith(("flags", "Features"))
-             for flag in line.partition(":")[2].split()}
+    return _has_bf16(cpuinfo_flags(cpuinfo))
+
+
+def _has_bf16(flags: frozenset[str]) -> bool:
     return bool(flags & _BF16_FLAGS) if flags else True
 
 

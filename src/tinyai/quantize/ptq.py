@@ -55,15 +55,15 @@ def _float_linears(model: nn.Module, config: QuantConfig) -> list[tuple[str, nn.
     return [(n, m) for n, m in selected(model, config, (nn.Linear,)) if type(m) is nn.Linear]
 
 
-def _per_channel(lin: nn.Linear, config: Int8Dynamic | Int8Static) -> bool:
+def _per_channel(lin: nn.Linear, config: Int8Dynamic | Int8Static, qmax: int) -> bool:
     return use_per_channel(lin.weight, config.per_channel, config.per_tensor_tolerance,
-                           qmax=int8_weight_qmax(config.full_range_weights))
+                           qmax=qmax)
 
 
 def quantize_dynamic_int8(model: nn.Module, config: Int8Dynamic) -> nn.Module:
     qmax = int8_weight_qmax(config.full_range_weights)
     for name, lin in _float_linears(model, config):
-        new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config), weight_qmax=qmax)
+        new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config, qmax), None, qmax)
         set_submodule(model, name, new)
     int8_weight_convs(model, config)
     int8_weight_rnns(model, config)
@@ -116,7 +116,8 @@ def quantize_static_int8(model: nn.Module, config: Int8Static) -> nn.Module:
         else:
             qparams = _qparams(name, obs.observer, config)
             lin = obs.linear
-            new = QuantizedLinear(lin.weight, lin.bias, _per_channel(lin, config), qparams, qmax)
+            per_channel = _per_channel(lin, config, qmax)
+            new = QuantizedLinear(lin.weight, lin.bias, per_channel, qparams, qmax)
         set_submodule(model, name, new)
     quantize_embeddings(model, config)
     return model

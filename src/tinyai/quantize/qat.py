@@ -37,7 +37,6 @@ from tinyai.errors import ConfigError
 from tinyai.quantize.config import QAT
 from tinyai.quantize.modules import LowBitLinear, QuantizedConv2d, QuantizedLinear
 from tinyai.quantize.primitives import (
-    FULL_WEIGHT_QMAX,
     affine_qparams,
     int8_weight_qmax,
     ste_fake_quantize,
@@ -259,12 +258,11 @@ def quantize_qat(model: nn.Module, config: QAT) -> nn.Module:
         raise ConfigError(
             "QAT(step='convert') found no fake-quant layers; run QAT(step='prepare') first"
         )
-    trained = {fq.weight_qmax for _, fq in prepared if getattr(fq, "bits", 8) == 8}
-    if trained - {int8_weight_qmax(config.full_range_weights)}:
+    qmax = int8_weight_qmax(config.full_range_weights)
+    if any(fq.weight_qmax != qmax for _, fq in prepared if getattr(fq, "bits", 8) == 8):
         raise ConfigError(
-            f"QAT trained on the {'8' if FULL_WEIGHT_QMAX in trained else '7'}-bit weight grid "
-            f"(prepare's full_range_weights={FULL_WEIGHT_QMAX in trained}); convert with the "
-            "same full_range_weights, or the deployed weights are not the ones trained")
+            f"QAT was prepared with full_range_weights={not config.full_range_weights}; convert "
+            "with the same full_range_weights, or the deployed weights are not the ones trained")
     for name, fq in prepared:
         set_submodule(model, name, fq.to_quantized())
     quantize_embeddings(model, config)
