@@ -161,6 +161,26 @@ def test_resume_refuses_a_changed_recipe(tmp_path: Path) -> None:
     assert "stages[0].train.steps differs" in proc.stderr
 
 
+def test_resume_takes_new_targets_and_checks_them_on_the_finished_run(tmp_path: Path) -> None:
+    # Targets are checked on the final artifact, not trained toward: changing them must not
+    # cost a re-run. min_size_ratio is the teacher's artifact bytes over the final one's.
+    recipe = fashion_recipe(stages=[{"finetune": {}, "train": {"steps": 5}}, {"int8-dynamic": {}}],
+                            measure={"latency": False})
+    run = tmp_path / "run"
+    assert compress(recipe, tmp_path, "-o", str(run)).returncode == 0
+    recipe["targets"] = {"min_size_ratio": 2.0}
+    proc = compress(recipe, tmp_path, "-o", str(run), "--resume")
+    assert proc.returncode == 0, proc.stderr
+    metrics = read_metrics(run)
+    teacher, final = metrics.teacher(), metrics.final()
+    assert teacher is not None and final is not None and teacher.measure and final.measure
+    ratio = teacher.measure.bytes / final.measure.bytes
+    assert [(t.name, t.limit, t.met) for t in metrics.targets] == [("min_size_ratio", 2.0, True)]
+    assert metrics.targets[0].value == pytest.approx(ratio) and ratio > 2.0
+    assert f"target min_size_ratio 2: {ratio:,.4g}" in proc.stdout
+    assert yaml.safe_load((run / "recipe.yaml").read_text())["targets"]["min_size_ratio"] == 2.0
+
+
 def _image_folders(root: Path, per_class: int) -> Path:
     """Fashion-MNIST test images of three classes as PNG folders: the user-file form."""
     from PIL import Image

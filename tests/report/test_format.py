@@ -38,3 +38,4 @@ def test_targets_take_the_unit_of_their_name() -> None:
     assert fmt_target("max_bytes", 4_515_390) == "4.52 MB"
     assert fmt_target("max_latency_ms", 1.768) == "1.77 ms"
     assert fmt_target("min_teacher_fraction", 0.98) == "98.0%"
+    assert fmt_target("min_size_ratio", 60.47) == "60.5×"

@@ -199,6 +199,8 @@ class _Run:
                 raise ConfigError(f"{self.dir} holds no run to resume (no {RECIPE_FILE}); run "
                                   "without --resume")
             _same_recipe(recipe_file, self.recipe)
+            # Only the targets may differ: record the ones this resume checks.
+            atomic.write_text(recipe_file, self.recipe.to_yaml())
             return
         if self.reuse is not None:
             from tinyai.recipe.reuse import reusable_stages
@@ -513,7 +515,8 @@ def _source_history(model: str) -> list[Step]:
 
 
 def _same_recipe(recipe_file: Path, recipe: Recipe) -> None:
-    """Resume only the run this recipe started: the first key that differs is named."""
+    """Resume only the run this recipe started: the first key that differs is named. The
+    targets may change: they are checked on the final artifact, not trained toward."""
     import yaml
 
     stored = yaml.safe_load(recipe_file.read_text())
@@ -522,6 +525,9 @@ def _same_recipe(recipe_file: Path, recipe: Recipe) -> None:
     with contextlib.suppress(ConfigError):
         stored = yaml.safe_load(parse_recipe(stored).to_yaml())
     now = yaml.safe_load(recipe.to_yaml())
+    for both in (stored, now):
+        if isinstance(both, dict):
+            both.pop("targets", None)
     difference = _first_difference(stored, now, "")
     if difference is not None:
         raise ConfigError(f"the recipe changed since this run started ({difference or 'top'} "
@@ -632,4 +638,11 @@ def check_targets(recipe: Recipe, metrics: RunMetrics) -> list[TargetResult]:
             "the teacher was not measured"
         add("min_teacher_fraction", targets.min_teacher_fraction, value,
             value is not None and value >= targets.min_teacher_fraction, detail)
+    if targets.min_size_ratio is not None:
+        t_bytes = teacher.measure.bytes if teacher is not None and teacher.measure else None
+        value = t_bytes / m.bytes if t_bytes and m is not None and m.bytes else None
+        detail = f"{m.bytes:,} vs the teacher's {t_bytes:,} B" if value is not None else \
+            "the teacher was not measured"
+        add("min_size_ratio", targets.min_size_ratio, value,
+            value is not None and value >= targets.min_size_ratio, detail)
     return results

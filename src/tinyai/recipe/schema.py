@@ -20,6 +20,7 @@
         calibration: 512                          # examples between prepare and convert
       - export: {}
     targets: {max_bytes: 2000000, max_latency_ms: 2.0, min_teacher_fraction: 0.97}
+    # or relative to the teacher's artifact: min_size_ratio: 60
 
 Every mapping is one of the library's config dataclasses (`TaskSpec`, `FinetuneConfig`,
 `TrainConfig`, `StudentSpec`, ...): recipe keys are their field names and the defaults are
@@ -113,9 +114,12 @@ class Targets(Config):
     max_latency_ms: float | None = None
     min_teacher_fraction: float | None = None  # final metric / teacher's (direction-aware)
     min_metric: float | None = None
+    # the teacher's artifact bytes / the final artifact's, both counted as max_bytes counts
+    # them: "60x smaller than the teacher" without computing a byte limit by hand
+    min_size_ratio: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_latency_ms", "min_teacher_fraction"):
+        for name in ("max_bytes", "max_latency_ms", "min_teacher_fraction", "min_size_ratio"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")

@@ -81,4 +81,6 @@ def fmt_target(name: str, value: float | None) -> str:
         return fmt_ms(value)
     if "fraction" in name:
         return fmt_fraction(value)
+    if "ratio" in name:
+        return DASH if value is None else f"{value:.1f}×"
     return fmt_metric(value)
