@@ -5,7 +5,8 @@ PyTorch loop, side by side in one process, interleaved.
 
 Both train the same student (built from the same fine-tuned teacher by
 `recipes/overhead_distill.yaml`), on the same batches (64 SST-2 sentences, bucketed by
-length), for the same steps, in bf16, from the teacher's logits computed once. The recipe
+length), for the same steps, in bf16 where the CPU has it (float32 elsewhere, as the runner
+decides), from the teacher's logits computed once. The recipe
 path is everything `tinyai compress` does (the runner's loop, hooks, checkpoints every
 minute, the distillation objective); the hand-written loop is AdamW + linear warm-up/decay +
 KL/cross-entropy + gradient clipping and nothing else. Figure: optimizer steps per second
@@ -18,6 +19,7 @@ is cached under tinyai.paths.cache_dir("bench"); each round's recipe run starts 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import statistics
@@ -68,23 +70,47 @@ def through_compress(recipe: Any, teacher: Path, workdir: Path) -> float:
     return rate
 
 
-def by_hand(recipe: Any, teacher_dir: Path) -> float:
-    """The same distillation written the way a PyTorch user would, timed the same way."""
+@dataclasses.dataclass
+class HandInputs:
+    """What the hand-written loop trains from, made once (untimed): the student, the
+    tokenized train split and the teacher's logits on it."""
+
+    student: torch.nn.Module
+    tokens: Any
+    targets: torch.Tensor
+
+
+def prepare_by_hand(recipe: Any, teacher_dir: Path) -> HandInputs:
     from tinyai.distill import TokenizedText, build_student
     from tinyai.models import load_model
     from tinyai.tasks.spec import build_task
 
-    stage = recipe.stages[1]
-    config, train = stage.config, stage.settings.train
     task = build_task(recipe.task)
     teacher = load_model(teacher_dir / "stages" / "01-finetune" / "model").eval()
-    student = build_student(teacher, recipe.student.from_teacher).train()
     data = task.dataset(task.train_split)
     tokens = TokenizedText.encode(task.tokenizer, data.texts, None, data.labels,
                                   task.max_length)
     with torch.no_grad():  # the teacher's logits, once (tinyai caches them on disk)
-        targets = torch.cat([teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-                             for b in tokens.batches(256, shuffle=False, bucket=False)])
+        # Batches of similar length pad least (4x fewer tokens than file order on SST-2).
+        batches = list(tokens.batches(256, shuffle=False))
+        logits = [teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+                  for b in batches]
+        targets = torch.empty(len(tokens.ids), logits[0].shape[-1])
+        for batch, batch_logits in zip(batches, logits, strict=True):
+            targets[batch["index"]] = batch_logits
+    return HandInputs(build_student(teacher, recipe.student.from_teacher), tokens, targets)
+
+
+def by_hand(recipe: Any, inputs: HandInputs) -> float:
+    """The same distillation written the way a PyTorch user would, timed the same way."""
+    from tinyai.hardware import use_bf16
+
+    config, train = recipe.stages[1].config, recipe.stages[1].settings.train
+    student = copy.deepcopy(inputs.student).train()  # every round starts from the same weights
+    tokens, targets = inputs.tokens, inputs.targets
+    # The runner's precision rule: bf16 autocast only where the CPU has bf16 instructions
+    # (elsewhere torch emulates it, slower than float32), so both loops run the same math.
+    bf16 = use_bf16(train.bf16)
     torch.manual_seed(train.seed)
     optimizer = torch.optim.AdamW(student.parameters(), lr=train.lr,
                                   weight_decay=train.weight_decay)
@@ -96,7 +122,7 @@ def by_hand(recipe: Any, teacher_dir: Path) -> float:
     epoch = 0
     while len(times) < train.steps:
         for batch in tokens.batches(train.batch_size, epoch, train.seed):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = student(input_ids=batch["input_ids"],
                                  attention_mask=batch["attention_mask"]).float()
             soft = F.kl_div(F.log_softmax(logits / t, -1),
@@ -128,17 +154,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     recipe = load(args.steps, 1024 if args.quick else None)
     teacher = teacher_run(recipe, args.quick)
+    hand_inputs = prepare_by_hand(recipe, teacher)
     rates: dict[str, list[float]] = {"tinyai compress": [], "hand-written loop": []}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):  # alternate which goes first: load hits both alike
             order = list(rates) if round_ % 2 == 0 else list(reversed(rates))
             for name in order:
                 rate = (through_compress(recipe, teacher, Path(tmp)) if name == "tinyai compress"
-                        else by_hand(recipe, teacher))
+                        else by_hand(recipe, hand_inputs))
                 rates[name].append(rate)
                 print(f"round {round_ + 1}: {name} {rate:.2f} steps/s", flush=True)
     medians = {name: statistics.median(values) for name, values in rates.items()}
-    result = {"steps": args.steps, "rounds": args.rounds, "threads": args.threads,
+    from tinyai.hardware import use_bf16
+    from tinyai.recipe.records import cpu_model
+
+    result = {"cpu": cpu_model(), "bf16": use_bf16(recipe.stages[1].settings.train.bf16),
+              "steps": args.steps, "rounds": args.rounds, "threads": args.threads,
               "rates": rates, "median_steps_per_second": medians,
               "ratio": medians["tinyai compress"] / medians["hand-written loop"]}
     RESULTS.mkdir(exist_ok=True)
