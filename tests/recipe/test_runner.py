@@ -394,3 +394,32 @@ def test_resume_reads_a_setting_added_since_the_run_started_as_its_default(
     recipe["stages"][0]["int8-dynamic"]["full_range_weights"] = True
     with pytest.raises(ConfigError, match=r"stages\[0\].int8-dynamic.full_range_weights differs"):
         _same_recipe(tmp_path / "recipe.yaml", parse_recipe(recipe))
+
+
+
+CTRL_C_IN_A_FINALIZER = """
+import os, signal
+from tinyai.recipe.runner import _CtrlC
+
+class Finalized:
+    def __del__(self):  # Python drops an exception raised here ("Exception ignored in")
+        os.kill(os.getpid(), signal.SIGINT)
+
+with _CtrlC() as ctrl_c:
+    try:
+        Finalized()
+    except KeyboardInterrupt:  # where the handler ran after the finalizer, not inside it
+        print("raised at once")
+    try:
+        ctrl_c.check()
+    except KeyboardInterrupt:
+        print("the run's check: stopped")
+"""
+
+
+def test_a_ctrl_c_that_python_drops_in_a_finalizer_still_stops_the_run() -> None:
+    # In a subprocess: the signal goes to the whole process, not to the test runner.
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_IN_A_FINALIZER], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "the run's check: stopped" in proc.stdout.splitlines(), (proc.stdout, proc.stderr)

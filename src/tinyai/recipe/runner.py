@@ -26,6 +26,8 @@ import contextlib
 import copy
 import json
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,14 +167,17 @@ class _Run:
             machine=MachineInfo.current(self.recipe.measure.threads),
             teacher_stage=self.teacher_stage)
         try:
-            model = self._start(env)
-            for index, stage in enumerate(self.recipe.stages, start=1):
-                if index - 1 == self.teacher_stage:
-                    env.teacher = self._keep_teacher(model, index)
-                self.current = f"stage {index} ({stage.name})"
-                model = self._stage(index, stage, model, env)
-            self.current = "the final artifact"
-            self._finish()
+            with _CtrlC() as ctrl_c:
+                model = self._start(env)
+                for index, stage in enumerate(self.recipe.stages, start=1):
+                    ctrl_c.check()
+                    if index - 1 == self.teacher_stage:
+                        env.teacher = self._keep_teacher(model, index)
+                    self.current = f"stage {index} ({stage.name})"
+                    model = self._stage(index, stage, model, env)
+                ctrl_c.check()
+                self.current = "the final artifact"
+                self._finish()
         except KeyboardInterrupt:  # outside training (train() saves and raises Interrupted)
             if not (self.dir / RECIPE_FILE).is_file():
                 raise Interrupted("interrupted before the run started; nothing was saved") \
@@ -646,3 +651,36 @@ def check_targets(recipe: Recipe, metrics: RunMetrics) -> list[TargetResult]:
         add("min_size_ratio", targets.min_size_ratio, value,
             value is not None and value >= targets.min_size_ratio, detail)
     return results
+
+
+class _CtrlC:
+    """Ctrl-C raises KeyboardInterrupt as usual and also leaves a flag, read between stages.
+
+    Python drops an exception raised inside a finalizer (a `__del__` or weakref callback runs
+    wherever the collector fires, ONNX Runtime and torch objects have them) and prints
+    "Exception ignored in ..."; a Ctrl-C landing there would be lost and the run go on to the
+    end. Only in the main thread, where Python delivers signals.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        # A run started with SIGINT ignored (a background job of a script) stays deaf to it.
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
