@@ -23,6 +23,10 @@ lengths, batch 1, interleaved in a fresh random order every round:
 
 Fidelity: mean cosine of the sentence embeddings against PyTorch fp32 on STS-B dev sentences
 (batches of 32, padded). Writes benchmarks/results/attention_fusion[-quick].json.
+
+--profile adds where the time goes: onnxruntime's own profiler over the batch-1 sentences,
+kernel time per op type of tinyai's static int8 graph and of each int8 peer (the profiler's
+overhead inflates every figure; compare shares, not milliseconds, with the timed rows).
 """
 
 from __future__ import annotations
@@ -169,7 +173,50 @@ def fused_ops(path: Path, workdir: Path) -> dict[str, int]:
     return {k: ops.get(k, 0) for k in keys}
 
 
-def measure(plan: Plan, optimum_cli: str | None) -> list[dict[str, Any]]:
+def kernel_profile(path: Path, b1: list, rounds: int, workdir: Path) -> dict[str, Any]:
+    """Microseconds per sentence and nodes per op type, from onnxruntime's profiler (1 thread),
+    over `rounds` - 1 rounds after one round of warm-up."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(workdir / f"profile_{path.stem}")
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    for _ in range(rounds):
+        for ids, mask in b1:
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            session.run(None, {k: v for k, v in feed.items() if k in names})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    runs = sorted(
+        (e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"),
+        key=lambda e: e["ts"],
+    )
+    warm = runs[len(b1) - 1]  # the first round warms up: its events are left out
+    cutoff = warm["ts"] + warm["dur"]
+    calls = (rounds - 1) * len(b1)
+    micros: Counter[str] = Counter()
+    nodes: Counter[str] = Counter()
+    run_us = 0.0
+    for event in events:
+        if event.get("ts", 0) <= cutoff:
+            continue
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            micros[event["args"]["op_name"]] += event["dur"]
+            nodes[event["args"]["op_name"]] += 1
+        elif event.get("cat") == "Session" and event["name"] == "model_run":
+            run_us += event["dur"]
+    return {
+        "model_run_us": run_us / calls,
+        "kernels_us": sum(micros.values()) / calls,
+        "ops": {
+            op: {"us": us / calls, "nodes": nodes[op] / calls} for op, us in micros.most_common()
+        },
+    }
+
+
+def measure(plan: Plan, optimum_cli: str | None, profile: bool = False) -> list[dict[str, Any]]:
     from tinyai.models import load_model, load_tokenizer
 
     torch.set_num_threads(1)
@@ -221,6 +268,11 @@ def measure(plan: Plan, optimum_cli: str | None) -> list[dict[str, Any]]:
         load_before = os.getloadavg()[0]
         timings = interleaved_timings(runners, b1, b32, plan.rounds)
         load = [round(load_before, 1), round(os.getloadavg()[0], 1)]  # others move the times
+        if profile:
+            log("profiling the int8 rows")
+            for row in rows:
+                if row["variant"] in (TINYAI_INT8, *PEERS_INT8) and row["variant"] in runners:
+                    row["profile"] = kernel_profile(runners[row["variant"]].obj, b1, 4, out)
     for row in rows:
         row.update(timings.get(row["variant"], {}))
     tokens = float(np.mean([m.sum() for _, m in b1]))
@@ -271,6 +323,22 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{op_cell} |"
         )
     lines.append(_targets(by_name, head))
+    lines += [_profile_table(r) for r in rows if "profile" in r]
+    return "\n".join(lines)
+
+
+def _profile_table(row: dict[str, Any]) -> str:
+    prof = row["profile"]
+    lines = [
+        f"\nProfile of {row['variant']}: model_run {prof['model_run_us']:.0f} us/sentence, "
+        f"kernels {prof['kernels_us']:.0f} us (onnxruntime profiler on: inflated)",
+        "| op | us/sentence | share of kernels | nodes |",
+        "|---|---|---|---|",
+    ]
+    for op, entry in prof["ops"].items():
+        share = entry["us"] / prof["kernels_us"]
+        if share >= 0.01:
+            lines.append(f"| {op} | {entry['us']:.1f} | {share:.1%} | {entry['nodes']:.0f} |")
     return "\n".join(lines)
 
 
@@ -306,10 +374,11 @@ def main() -> None:
         default=shutil.which("optimum-cli"),
         help="optimum-cli of a venv with optimum-onnx (see the docstring)",
     )
+    parser.add_argument("--profile", action="store_true", help="kernel time per op type")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     plan = QUICK if args.quick else Plan(rounds=15)
-    results = measure(plan, args.optimum_cli)
+    results = measure(plan, args.optimum_cli, args.profile)
     RESULTS.mkdir(exist_ok=True)
     name = "attention_fusion-quick.json" if args.quick else "attention_fusion.json"
     (RESULTS / name).write_text(json.dumps(results, indent=2))
