@@ -5,8 +5,8 @@ int8 teachers, all timed side by side on SST-2 dev sentences at their real lengt
     python benchmarks/sst2_distill.py --phase measure [--quick]
 
 train: recipes/sst2_teacher.yaml once, then each student recipe (recipes/sst2.yaml, the 60x
-student, and the others in STUDENTS) from it (`--reuse`: they share its stage), plus a
-second training seed of each winner (SECOND_SEED_OF); run directories are cached under
+student, and the others in STUDENTS) from it (`--reuse`: they share its stage), plus
+other training seeds of each winner (OTHER_SEEDS); run directories are cached under
 tinyai.paths.cache_dir("bench") and resumed. Every accuracy and byte count of a tinyai row
 is the runner's, measured on the artifact (bytes without the tokenizer, as peers count a
 model file). measure: adds what a recipe cannot say: peers on the same fine-tuned teacher
@@ -37,9 +37,8 @@ RECIPES = ROOT / "recipes"
 RESULTS = Path(__file__).resolve().parent / "results"
 TEACHER = "sst2_teacher"
 STUDENTS = ("sst2", "sst2_long", "sst2_longer", "sst2_l3", "sst2_mixed")
-# The students re-trained with a second seed: each recipe that was the winner when it was run.
-SECOND_SEED_OF = ("sst2_long", "sst2_longer")
-SECOND_SEED = 1
+# The students re-trained with other seeds: each recipe that was the winner when it was run.
+OTHER_SEEDS = {"sst2_long": (1,), "sst2_longer": (1, 2)}
 
 
 def log(msg: str) -> None:
@@ -78,9 +77,10 @@ def runs(quick: bool) -> dict[str, tuple[Any, Path]]:
     out = {TEACHER: (load(TEACHER, quick), run_dir(TEACHER, quick))}
     for name in STUDENTS:
         out[name] = (load(name, quick), run_dir(name, quick))
-    for name in SECOND_SEED_OF:
-        label = f"{name}-seed{SECOND_SEED}"
-        out[label] = (load(name, quick, SECOND_SEED), run_dir(label, quick))
+    for name, seeds in OTHER_SEEDS.items():
+        for seed in seeds:
+            label = f"{name}-seed{seed}"
+            out[label] = (load(name, quick, seed), run_dir(label, quick))
     return out
 
 
