@@ -193,22 +193,19 @@ def kernel_profile(path: Path, b1: list, rounds: int, workdir: Path) -> dict[str
         (e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"),
         key=lambda e: e["ts"],
     )
-    warm = runs[len(b1) - 1]  # the first round warms up: its events are left out
+    warm, timed = runs[len(b1) - 1], runs[len(b1) :]  # the first round warms up: left out
     cutoff = warm["ts"] + warm["dur"]
-    calls = (rounds - 1) * len(b1)
+    calls = len(timed)
     micros: Counter[str] = Counter()
     nodes: Counter[str] = Counter()
-    run_us = 0.0
     for event in events:
-        if event.get("ts", 0) <= cutoff:
-            continue
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and (
+            event["ts"] > cutoff
+        ):
             micros[event["args"]["op_name"]] += event["dur"]
             nodes[event["args"]["op_name"]] += 1
-        elif event.get("cat") == "Session" and event["name"] == "model_run":
-            run_us += event["dur"]
     return {
-        "model_run_us": run_us / calls,
+        "model_run_us": sum(e["dur"] for e in timed) / calls,
         "kernels_us": sum(micros.values()) / calls,
         "ops": {
             op: {"us": us / calls, "nodes": nodes[op] / calls} for op, us in micros.most_common()

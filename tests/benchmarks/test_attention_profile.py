@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def tiny_graph(path: Path) -> Path:
-    """input_ids -> Cast -> MatMul -> Relu, plus a Mul by the mask: three op types."""
+    """input_ids -> Cast -> Unsqueeze -> MatMul -> Relu: four op types, one node each; no mask."""
     weight = numpy_helper.from_array(np.ones((1, 4), np.float32), "w")
     nodes = [
         helper.make_node("Cast", ["input_ids"], ["f"], to=TensorProto.FLOAT),

@@ -396,7 +396,6 @@ def test_resume_reads_a_setting_added_since_the_run_started_as_its_default(
         _same_recipe(tmp_path / "recipe.yaml", parse_recipe(recipe))
 
 
-
 CTRL_C_IN_A_FINALIZER = """
 import os, signal
 from tinyai.recipe.runner import _CtrlC
