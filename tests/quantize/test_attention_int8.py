@@ -1,9 +1,10 @@
 """Every quantization scheme keeps the fused attention of a BERT encoder, and ORT matches it.
 
 The int8/int4 rewrite replaces the Q/K/V, output and FFN projections; the attention core
-between them stays one com.microsoft.MultiHeadAttention per layer. Checked on the graph ONNX
-Runtime runs (its optimized model) and against the quantized PyTorch module on real SST-2
-sentences padded in one batch. Bounds as in test_onnx_parity: the same integer arithmetic on
+between them stays one com.microsoft.MultiHeadAttention per layer, and with int8 products the
+Q/K/V products join it in one com.microsoft.QAttention. Checked on the graph ONNX Runtime runs
+(its optimized model) and against the quantized PyTorch module on real SST-2 sentences padded
+in one batch. Bounds as in test_onnx_parity: the same integer arithmetic on
 both sides, so float rounding only (1e-5 on unit-norm embeddings).
 """
 
@@ -75,16 +76,26 @@ def _calibrated(config: QAT | Int8Static) -> Callable[[nn.Module, dict], nn.Modu
     return apply
 
 
-SCHEMES: dict[str, tuple[Callable[[nn.Module, dict], nn.Module], str]] = {
-    "int8-dynamic": (lambda m, _: quantize_(m, Int8Dynamic()), "DynamicQuantizeMatMul"),
-    "int8-static": (_calibrated(Int8Static(observer="mse")), "MatMulIntegerToFloat"),
-    "int4": (lambda m, _: quantize_(m, WeightOnly(bits=4, embedding_bits=0)), "MatMulNBits"),
+# scheme -> (make it, the integer op of its projections, its fused attention op)
+SCHEMES: dict[str, tuple[Callable[[nn.Module, dict], nn.Module], str, str]] = {
+    "int8-dynamic": (
+        lambda m, _: quantize_(m, Int8Dynamic()), "DynamicQuantizeMatMul", "QAttention"
+    ),
+    "int8-static": (
+        _calibrated(Int8Static(observer="mse")), "MatMulIntegerToFloat", "QAttention"
+    ),
+    "int4": (
+        lambda m, _: quantize_(m, WeightOnly(bits=4, embedding_bits=0)),
+        "MatMulNBits",
+        "MultiHeadAttention",
+    ),
     "mixed": (
         lambda m, _: quantize_(m, MixedPrecision(default_bits=4, layer_bits={EIGHT_BIT_LAYER: 8})),
         "MatMulNBits",
+        "MultiHeadAttention",
     ),
-    "qat-int8": (_calibrated(QAT(bits=8)), "MatMulIntegerToFloat"),
-    "qat-int4": (_calibrated(QAT(bits=4)), "MatMulNBits"),
+    "qat-int8": (_calibrated(QAT(bits=8)), "MatMulIntegerToFloat", "QAttention"),
+    "qat-int4": (_calibrated(QAT(bits=4)), "MatMulNBits", "MultiHeadAttention"),
 }
 
 
@@ -92,12 +103,12 @@ SCHEMES: dict[str, tuple[Callable[[nn.Module, dict], nn.Module], str]] = {
 def test_quantized_encoder_keeps_fused_attention_and_matches_pytorch(
     scheme: str, encoder: nn.Module, batches: dict, tmp_path: Path
 ) -> None:
-    apply, integer_op = SCHEMES[scheme]
+    apply, integer_op, attention_op = SCHEMES[scheme]
     model = apply(copy.deepcopy(encoder), batches["calib"])
     check = batches["check"]
     path = to_onnx(model, tmp_path / "m.onnx", check)
     ops = ort_ops(path, tmp_path)
-    assert ops["MultiHeadAttention"] == LAYERS and ops["Softmax"] == 0
+    assert ops[attention_op] == LAYERS and ops["Softmax"] == 0
     assert ops[integer_op] > 0 and ops["MatMul"] == 0  # every projection runs integer kernels
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {k: v.numpy() for k, v in check.items()})[0]
@@ -116,7 +127,7 @@ def test_int8_artifact_carries_the_fused_attention(encoder, batches, tmp_path) -
     model = SCHEMES["int8-static"][0](copy.deepcopy(encoder), batches["calib"])
     path = tinyai.export(model, tmp_path / "int8", "stsb-embed")
     ops = Counter(n.op_type for n in onnx.load(str(path / "model.onnx")).graph.node)
-    assert ops["MultiHeadAttention"] == LAYERS and ops["MatMulIntegerToFloat"] > 0
+    assert ops["QAttention"] == LAYERS and ops["MatMulIntegerToFloat"] > 0
     check = batches["check"]
     got = load_artifact(path).run({k: v.numpy() for k, v in check.items()})
     with torch.no_grad():

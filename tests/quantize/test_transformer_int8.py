@@ -76,9 +76,10 @@ def test_ort_runs_integer_gemms_and_plain_layernorms(exported, tmp_path) -> None
     ops = [n.op_type for n in onnx.load(optimized).graph.node]
     linears = [m for m in model.modules() if isinstance(m, QuantizedLinear)]
     used = 6 * LAYERS  # q, k, v, attention output, FFN in, FFN out (the pooler is unused)
-    assert ops.count("MatMulIntegerToFloat") == used and "MatMul" not in ops
-    # the attention core between the integer projections is one fused kernel per layer
-    assert ops.count("MultiHeadAttention") == LAYERS and "Softmax" not in ops
+    # q, k, v and the attention core between them are one fused kernel per layer
+    assert ops.count("QAttention") == LAYERS and "Softmax" not in ops
+    assert "MultiHeadAttention" not in ops
+    assert ops.count("MatMulIntegerToFloat") == used - 3 * LAYERS and "MatMul" not in ops
     assert "SkipLayerNormalization" not in ops  # its CPU kernel is the slow scalar loop
     assert ops.count("LayerNormalization") == 1 + 2 * LAYERS
     assert len(linears) == used + 1
@@ -95,8 +96,11 @@ def test_only_layers_with_outlier_channels_keep_per_channel_scales(exported) -> 
     inits = {t.name: t for t in graph.initializer}
     scale_dims = [len(inits[n.input[3]].dims) for n in graph.node
                   if n.op_type == "MatMulIntegerToFloat"]  # fmt: skip
-    # Per-tensor layers are written with a scalar scale (ORT's cheaper per-tensor path).
-    assert scale_dims.count(1) == len(per_channel & _used(model)) and 0 in scale_dims
+    # Per-tensor layers are written with a scalar scale (ORT's cheaper per-tensor path), except
+    # Q/K/V: QAttention takes their three scales side by side, one per column.
+    outside_attention = {n for n in per_channel & _used(model)
+                         if not n.endswith(("query", "key", "value"))}  # fmt: skip
+    assert scale_dims.count(1) == len(outside_attention) and 0 in scale_dims
 
 
 def _used(model: nn.Module) -> set[str]:

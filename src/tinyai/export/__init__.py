@@ -17,7 +17,9 @@ Extension points for techniques (see `tinyai.export.extensions`):
   ``custom_translation_table``, for custom torch ops that should become e.g.
   ``com.microsoft::MatMulNBits`` or ``MatMulInteger``. Built in: scaled-dot-product attention
   becomes one ``com.microsoft::MultiHeadAttention`` node (`tinyai.export.attention`; HF
-  encoders are exported through it by `tinyai.export.hf_attention`).
+  encoders are exported through it by `tinyai.export.hf_attention`); with int8 Q/K/V products
+  the quantized graph pass joins them to it as one ``com.microsoft::QAttention``
+  (`tinyai.quantize.onnx_qattention`).
 * ``register_graph_pass(module_type, fn)`` with ``fn(model_proto, torch_model) -> model_proto``
   rewrites the exported graph of any model containing a `module_type` module (e.g. fold a
   dequantize pattern into QDQ / integer ops). Passes run before the checker, packing and the

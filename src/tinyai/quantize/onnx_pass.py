@@ -36,6 +36,7 @@ from tinyai.quantize.onnx_fuse import (
     keep_layernorm_unfused,
     share_input_quantization,
 )
+from tinyai.quantize.onnx_qattention import fuse_quantized_attention
 from tinyai.quantize.onnx_rnn import ROWS, rewrite_rnn_weights, rnn_entries, rows_fingerprint
 from tinyai.quantize.ptq import set_submodule
 from tinyai.quantize.weight_int8 import Int8WeightConv, Int8WeightRNN
@@ -269,6 +270,7 @@ def rewrite_quantized(model_proto: onnx.ModelProto, table: dict[str, _Match]) ->
     quantize_after_relu(b, graph, relu_fused)
     share_input_quantization(graph)
     fuse_bias(graph)
+    fuse_quantized_attention(graph)
     if replaced:  # a float model is written exactly as exported (ORT baselines start from it)
         keep_layernorm_unfused(graph)
     _drop_unused_initializers(graph)
