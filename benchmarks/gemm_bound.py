@@ -3,9 +3,11 @@
 `GemmBound(path)` copies every MatMulIntegerToFloat node of the model at `path` (with its own
 int8 weights, scales, zero points and fused biases) into a graph of their own, each fed an
 already-quantized activation of the right width, and runs that graph at the batch and sequence
-length of the input it is called with. Its time is what onnxruntime needs for the model's
-integer GEMMs alone, at the lengths measured; everything else the model does (quantizing
-activations, attention, layer norms, GELU, embeddings, pooling) is what a row spends above it.
+length of the input it is called with. A QAttention node contributes its Q/K/V product as the
+one MatMulIntegerToFloat over the three weights side by side that it computes. Its time is
+what onnxruntime needs for the model's integer GEMMs alone, at the lengths measured;
+everything else the model does (quantizing activations, attention, layer norms, GELU,
+embeddings, pooling) is what a row spends above it.
 Called like the benchmark's runners (`runner(ids, mask)`), so it is timed interleaved with them.
 """
 
@@ -18,6 +20,16 @@ import onnx
 from onnx import TensorProto, helper
 
 GEMM = "MatMulIntegerToFloat"
+# QAttention's inputs in MatMulIntegerToFloat's order: x, weight, x scale, weight scale,
+# x zero point, weight zero point, bias
+QKV_AS_GEMM = (0, 1, 3, 4, 6, 7, 2)
+
+
+def _gemm_inputs(node: onnx.NodeProto) -> list[str]:
+    if node.op_type == GEMM:
+        return list(node.input)
+    inputs = list(node.input) + [""] * (8 - len(node.input))
+    return [inputs[i] for i in QKV_AS_GEMM]
 
 
 class GemmBound:
@@ -26,23 +38,23 @@ class GemmBound:
 
         model = onnx.load(str(path))
         inits = {t.name: t for t in model.graph.initializer}
-        gemms = [n for n in model.graph.node if n.op_type == GEMM]
+        gemms = [_gemm_inputs(n) for n in model.graph.node if n.op_type in (GEMM, "QAttention")]
         if not gemms:
             raise ValueError(f"{path} has no {GEMM} nodes: not a static int8 model")
         self.nodes = len(gemms)
         self.inputs: dict[str, tuple[int, np.dtype]] = {}  # graph input -> (width, dtype)
         nodes, outputs, used = [], [], set()
-        for i, node in enumerate(gemms):
-            width = inits[node.input[1]].dims[0]
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[node.input[4]].data_type)
+        for i, inputs in enumerate(gemms):
+            width = inits[inputs[1]].dims[0]
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(inits[inputs[4]].data_type)
             name = f"x_{width}_{np.dtype(dtype).name}"
             self.inputs[name] = (width, np.dtype(dtype))
             nodes.append(
-                helper.make_node(GEMM, [name, *node.input[1:]], [f"y{i}"], domain="com.microsoft")
+                helper.make_node(GEMM, [name, *inputs[1:]], [f"y{i}"], domain="com.microsoft")
             )
             # Every product is a graph output, so onnxruntime cannot prune any GEMM away.
             outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, None))
-            used.update(n for n in node.input[1:] if n)
+            used.update(n for n in inputs[1:] if n)
         graph_inputs = [
             helper.make_tensor_value_info(
                 name, helper.np_dtype_to_tensor_dtype(dt), ["batch", "sequence", width]
