@@ -79,11 +79,11 @@ def _calibrated(config: QAT | Int8Static) -> Callable[[nn.Module, dict], nn.Modu
 # scheme -> (make it, the integer op of its projections, its fused attention op)
 SCHEMES: dict[str, tuple[Callable[[nn.Module, dict], nn.Module], str, str]] = {
     "int8-dynamic": (
-        lambda m, _: quantize_(m, Int8Dynamic()), "DynamicQuantizeMatMul", "QAttention"
+        lambda m, _: quantize_(m, Int8Dynamic()),
+        "DynamicQuantizeMatMul",
+        "QAttention",
     ),
-    "int8-static": (
-        _calibrated(Int8Static(observer="mse")), "MatMulIntegerToFloat", "QAttention"
-    ),
+    "int8-static": (_calibrated(Int8Static(observer="mse")), "MatMulIntegerToFloat", "QAttention"),
     "int4": (
         lambda m, _: quantize_(m, WeightOnly(bits=4, embedding_bits=0)),
         "MatMulNBits",

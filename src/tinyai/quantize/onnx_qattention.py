@@ -2,10 +2,11 @@
 
 After the integer rewrite, a BERT layer's attention is three int8 products (Q, K and V, each
 reading the same quantized activation) feeding one ``MultiHeadAttention``
-(`tinyai.export.attention`). ``QAttention`` does all four in one kernel: one int8 GEMM over
-the three weights side by side (``[K, 3N]``), then the same attention core. The arithmetic is
-the same (the same int8 weights, per-column scales, biases and input quantization); what goes
-is three nodes per layer and two of the three GEMM calls. The key-padding mask is taken as
+(`tinyai.export.attention`). ``QAttention`` does all four in one kernel, given the three
+weights side by side (``[K, 3N]``): onnxruntime's CPU kernel prepacks them per head and runs
+the Q/K/V products as one batched int8 GEMM call, then the same attention core. The arithmetic
+is the same (the same int8 weights, scales, biases and input quantization); what goes is three
+nodes per layer and two of the three GEMM calls. The key-padding mask is taken as
 `tinyai.export.attention` writes it (int32 ``[B, T]``, 1 = attend), which QAttention reads the
 same way.
 
@@ -13,10 +14,13 @@ Static and QAT int8 (``MatMulIntegerToFloat`` fed by one ``QuantizeLinear``) pas
 quantized activation and its calibrated scale straight in. Dynamic int8
 (``DynamicQuantizeMatMul``, which quantizes its input itself, three times over) gets one
 ``DynamicQuantizeLinear`` in front: the same uint8 quantization, done once. Measured at batch 1
-on Zen 4 (BENCHMARKS.md, "QAttention"): the 2-layer dynamic SST-2 student 5.5% faster with
-bit-identical logits; the static MiniLM teacher about 2%, inside run-to-run noise.
-Anything else (4-bit products, attention bias, past key/values, causal attention, unequal
-Q/K/V widths, int8 activations, which onnxruntime's CPU kernel does not take) is left as it is.
+on Zen 4 (BENCHMARKS.md, "QAttention"): the 2-layer dynamic SST-2 student 7% faster with
+bit-identical logits; on the static MiniLM teacher no change beyond run-to-run noise.
+Left as it is: 4-bit products (QAttention multiplies int8 only), attention bias and past
+key/values (QAttention has no input for them), causal attention (not made fused by
+`tinyai.export.attention` anyway), unequal Q/K/V widths (one ``[K, 3N]`` weight), float16
+scales or biases and int8 activations (onnxruntime's CPU kernel takes float32 and uint8).
+Layers sharing their Q/K/V weights (ALBERT) share the side-by-side copy too.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _ATTRIBUTES = ("num_heads", "scale", "mask_filter_value")  # what MHA and QAtten
 def fuse_quantized_attention(graph: onnx.GraphProto) -> int:
     """Replace each (3 integer products -> MultiHeadAttention) by QAttention; returns count."""
     inits = {t.name: t for t in graph.initializer}
+    side_by_side: dict[tuple[str, ...], list[str]] = {}  # Q/K/V tensors -> their fused copies
+    taken = set(inits) | {out for node in graph.node for out in node.output}
     producers = {out: i for i, node in enumerate(graph.node) for out in node.output}
     readers: dict[str, int] = {}
     for node in graph.node:
@@ -50,7 +56,7 @@ def fuse_quantized_attention(graph: onnx.GraphProto) -> int:
         products = [graph.node[p] for p in positions if p >= 0]
         if not _fusable(mha, products, inits, readers, outputs):
             continue
-        replace[i] = _qattention(graph, mha, products, inits)
+        replace[i] = _qattention(graph, mha, products, inits, side_by_side, taken)
         dropped.update(positions)
     if not replace:
         return 0
@@ -70,6 +76,8 @@ def _fusable(
     readers: dict[str, int],
     outputs: set[str],
 ) -> bool:
+    """Whether `mha` reads three products QAttention can compute: same kind, same input, read
+    by nothing else, and nothing of MultiHeadAttention's that QAttention lacks."""
     attrs = {a.name: helper.get_attribute_value(a) for a in mha.attribute}
     if _input(mha, 3) or any(mha.input[5:]) or attrs.get("unidirectional", 0):
         return False  # bias on Q/K/V, attention bias, past key/values, causal
@@ -84,7 +92,7 @@ def _fusable(
 
 def _weights_fusable(products: list[onnx.NodeProto], inits: dict[str, onnx.TensorProto]) -> bool:
     """Constant int8 weights of equal shapes (QAttention: equal Q/K/V widths), constant
-    scales and biases, zero weight zero points (QAttention takes one for all three)."""
+    float32 scales and biases, zero weight zero points (QAttention takes one for all three)."""
     w, w_scale, w_zero, bias = _SLOTS[products[0].op_type]
     weights = [inits.get(_input(p, w)) for p in products]
     if any(t is None or t.data_type != TensorProto.INT8 or len(t.dims) != 2 for t in weights):
@@ -95,7 +103,8 @@ def _weights_fusable(products: list[onnx.NodeProto], inits: dict[str, onnx.Tenso
         zero = _input(p, w_zero)
         if zero and (zero not in inits or numpy_helper.to_array(inits[zero]).any()):
             return False
-        if _input(p, w_scale) not in inits or (_input(p, bias) and _input(p, bias) not in inits):
+        constants = [_input(p, w_scale)] + ([_input(p, bias)] if _input(p, bias) else [])
+        if any(c not in inits or inits[c].data_type != TensorProto.FLOAT for c in constants):
             return False
     return True
 
@@ -120,35 +129,25 @@ def _qattention(
     mha: onnx.NodeProto,
     products: list[onnx.NodeProto],
     inits: dict[str, onnx.TensorProto],
+    side_by_side: dict[tuple[str, ...], list[str]],
+    taken: set[str],
 ) -> list[onnx.NodeProto]:
+    """The node(s) that replace `products` and `mha`; adds the fused weight, scale and bias."""
     op = products[0].op_type
-    w, w_scale, _, bias = _SLOTS[op]
-    weights = [numpy_helper.to_array(inits[_input(p, w)]) for p in products]
-    width = weights[0].shape[1]
-    scales = [
-        np.broadcast_to(numpy_helper.to_array(inits[_input(p, w_scale)]), (width,))
-        for p in products
-    ]
-    biases = [
-        numpy_helper.to_array(inits[_input(p, bias)])
-        if _input(p, bias)
-        else np.zeros(width, np.float32)
-        for p in products
-    ]
+    slots = _SLOTS[op]
+    key = tuple(_input(p, slot) for p in products for slot in slots)
+    if key not in side_by_side:
+        side_by_side[key] = _add_side_by_side(graph, products, inits, mha.output[0], taken)
+    names = side_by_side[key]
     prefix = mha.output[0]
-    names = [f"{prefix}.qkv_weight", f"{prefix}.qkv_weight_scale", f"{prefix}.qkv_bias"]
-    for name, array in zip(
-        names,
-        (np.concatenate(weights, axis=1), np.concatenate(scales), np.concatenate(biases)),
-        strict=True,
-    ):
-        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
     mask = _input(mha, 4)
     nodes = []
     if op == _STATIC:
         x, x_scale, x_zero = products[0].input[0], products[0].input[2], products[0].input[4]
     else:
-        x, x_scale, x_zero = (f"{prefix}.qkv_input{s}" for s in ("", "_scale", "_zero_point"))
+        x, x_scale, x_zero = (
+            _fresh(f"{prefix}.qkv_input{s}", taken) for s in ("", "_scale", "_zero_point")
+        )
         nodes.append(
             helper.make_node(
                 "DynamicQuantizeLinear",
@@ -169,6 +168,50 @@ def _qattention(
         )
     )
     return nodes
+
+
+def _add_side_by_side(
+    graph: onnx.GraphProto,
+    products: list[onnx.NodeProto],
+    inits: dict[str, onnx.TensorProto],
+    prefix: str,
+    taken: set[str],
+) -> list[str]:
+    """Q/K/V weights, scales and biases concatenated along the output axis; their names."""
+    w, w_scale, _, bias = _SLOTS[products[0].op_type]
+    weights = [numpy_helper.to_array(inits[_input(p, w)]) for p in products]
+    width = weights[0].shape[1]
+    scales = [numpy_helper.to_array(inits[_input(p, w_scale)]) for p in products]
+    if all(s.size == 1 for s in scales) and len({s.item() for s in scales}) == 1:
+        scale = scales[0].reshape(())  # one scale for all: onnxruntime's per-tensor path
+    else:
+        scale = np.concatenate([np.broadcast_to(s, (width,)) for s in scales])
+    biases = [
+        numpy_helper.to_array(inits[_input(p, bias)])
+        if _input(p, bias)
+        else np.zeros(width, np.float32)
+        for p in products
+    ]
+    names = []
+    for suffix, array in (
+        ("qkv_weight", np.concatenate(weights, axis=1)),
+        ("qkv_weight_scale", scale),
+        ("qkv_bias", np.concatenate(biases)),
+    ):
+        name = _fresh(f"{prefix}.{suffix}", taken)
+        graph.initializer.append(numpy_helper.from_array(np.array(array, order="C"), name))
+        names.append(name)
+    return names
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    """`name`, or `name` with the first free numeric suffix, so no tensor is shadowed."""
+    candidate, n = name, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}.{n}"
+    taken.add(candidate)
+    return candidate
 
 
 def _input(node: onnx.NodeProto, slot: int) -> str:
