@@ -3,8 +3,9 @@
 `GemmBound(path)` copies every MatMulIntegerToFloat node of the model at `path` (with its own
 int8 weights, scales, zero points and fused biases) into a graph of their own, each fed an
 already-quantized activation of the right width, and runs that graph at the batch and sequence
-length of the input it is called with. A QAttention node contributes its Q/K/V product as the
-one MatMulIntegerToFloat over the three weights side by side that it computes. Its time is
+length of the input it is called with. A QAttention node contributes its Q/K/V product as one
+MatMulIntegerToFloat over the three weights side by side (onnxruntime's QAttention runs it as
+one batched call of per-head int8 GEMMs; the one [K, 3N] product stands in for it). Its time is
 what onnxruntime needs for the model's integer GEMMs alone, at the lengths measured;
 everything else the model does (quantizing activations, attention, layer norms, GELU,
 embeddings, pooling) is what a row spends above it.
@@ -41,6 +42,8 @@ class GemmBound:
         gemms = [_gemm_inputs(n) for n in model.graph.node if n.op_type in (GEMM, "QAttention")]
         if not gemms:
             raise ValueError(f"{path} has no {GEMM} nodes: not a static int8 model")
+        if any(g[4] not in inits for g in gemms):
+            raise ValueError(f"{path} quantizes activations at run time: not a static int8 model")
         self.nodes = len(gemms)
         self.inputs: dict[str, tuple[int, np.dtype]] = {}  # graph input -> (width, dtype)
         nodes, outputs, used = [], [], set()

@@ -41,6 +41,24 @@ def test_sst2_distill_quick_runs_the_recipes_and_times_peers_beside_them(cache: 
     assert (cache / "bench" / "quick" / "report" / "report.html").is_file()
 
 
+def test_artifact_ab_times_artifacts_side_by_side_and_compares_their_outputs(cache: Path) -> None:
+    """On the artifacts the quick SST-2 benchmark above left in the cache."""
+    runs = cache / "bench" / "quick"
+    student, teacher = runs / "sst2" / "artifact", runs / "sst2-teacher" / "artifact"
+    if not student.is_dir():
+        test_sst2_distill_quick_runs_the_recipes_and_times_peers_beside_them(cache)
+    args = [str(student), str(student), str(teacher), "--rounds", "2", "--sentences", "16"]
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "artifact_ab.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if " ms, " in line]
+    assert len(lines) == 3 and lines[0].startswith(str(student))
+    assert lines[0].endswith("1.000x the first's speed, max |output - first's| 0")
+    assert lines[1].endswith("max |output - first's| 0")  # the same artifact again
+    assert not lines[2].endswith("| 0") and lines[2].startswith(str(teacher))
+
+
 def test_overhead_quick_compares_compress_with_a_hand_written_loop(cache: Path) -> None:
     result = script("overhead.py", cache=cache)
     rates = result["median_steps_per_second"]
