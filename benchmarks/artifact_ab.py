@@ -42,11 +42,11 @@ def main() -> None:
     texts = [dev.texts[i] for i in order]
     names = [str(path) for path in args.artifacts]
     timed = {name: Timed(Row(name, "tinyai", Path(name), 0, None), texts) for name in names}
-    first = timed[names[0]].outputs()
+    outputs = {name: t.outputs() for name, t in timed.items()}
     latency = interleaved_latency(timed, args.rounds)
     print(f"{len(texts)} SST-2 dev sentences, batch 1, one thread, {args.rounds} rounds")
     for name in names:
-        diff = float(np.abs(timed[name].outputs() - first).max())
+        diff = float(np.abs(outputs[name] - outputs[names[0]]).max())
         ratio = latency[names[0]] / latency[name]
         print(f"{name}: {latency[name]:.3f} ms, {ratio:.3f}x the first's speed, "
               f"max |output - first's| {diff:.3g}")

@@ -45,12 +45,18 @@ def fuse_bias(graph: onnx.GraphProto) -> int:
     return len(dropped)
 
 
+def constant_bytes(inits: dict[str, onnx.TensorProto], name: str) -> bytes | None:
+    """The bytes of initializer `name` (to compare constants by value), None if not one."""
+    return numpy_helper.to_array(inits[name]).tobytes() if name in inits else None
+
+
 def share_input_quantization(graph: onnx.GraphProto) -> int:
     """Merge QuantizeLinear nodes with the same input and equal scale/zero point."""
     inits = {t.name: t for t in graph.initializer}
 
     def value(name: str) -> bytes:
-        return numpy_helper.to_array(inits[name]).tobytes() if name in inits else name.encode()
+        data = constant_bytes(inits, name)
+        return name.encode() if data is None else data
 
     first: dict[tuple, str] = {}
     rename: dict[str, str] = {}

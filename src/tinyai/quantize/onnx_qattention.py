@@ -25,9 +25,13 @@ Layers sharing their Q/K/V weights (ALBERT) share the side-by-side copy too.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from tinyai.quantize.onnx_fuse import constant_bytes
 
 MS_DOMAIN = "com.microsoft"
 _STATIC, _DYNAMIC = "MatMulIntegerToFloat", "DynamicQuantizeMatMul"
@@ -42,10 +46,7 @@ def fuse_quantized_attention(graph: onnx.GraphProto) -> int:
     side_by_side: dict[tuple[str, ...], list[str]] = {}  # Q/K/V tensors -> their fused copies
     taken = set(inits) | {out for node in graph.node for out in node.output}
     producers = {out: i for i, node in enumerate(graph.node) for out in node.output}
-    readers: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+    readers = Counter(name for node in graph.node for name in node.input)
     outputs = {o.name for o in graph.output}
     replace: dict[int, list[onnx.NodeProto]] = {}
     dropped: set[int] = set()
@@ -73,7 +74,7 @@ def _fusable(
     mha: onnx.NodeProto,
     products: list[onnx.NodeProto],
     inits: dict[str, onnx.TensorProto],
-    readers: dict[str, int],
+    readers: Counter[str],
     outputs: set[str],
 ) -> bool:
     """Whether `mha` reads three products QAttention can compute: same kind, same input, read
@@ -114,7 +115,8 @@ def _input_fusable(products: list[onnx.NodeProto], inits: dict[str, onnx.TensorP
     (what onnxruntime's CPU kernel takes). Dynamic: quantized in front of QAttention."""
     if products[0].op_type == _DYNAMIC:
         return True
-    keys = {(_value(inits, _input(p, 2)), _value(inits, _input(p, 4))) for p in products}
+    keys = {(constant_bytes(inits, _input(p, 2)), constant_bytes(inits, _input(p, 4)))
+            for p in products}  # fmt: skip
     zero = inits.get(_input(products[0], 4))
     return (
         len(keys) == 1
@@ -216,7 +218,3 @@ def _fresh(name: str, taken: set[str]) -> str:
 
 def _input(node: onnx.NodeProto, slot: int) -> str:
     return node.input[slot] if len(node.input) > slot else ""
-
-
-def _value(inits: dict[str, onnx.TensorProto], name: str) -> bytes | None:
-    return numpy_helper.to_array(inits[name]).tobytes() if name in inits else None
