@@ -222,3 +222,66 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> Non
     assert "a checkpoint is saved" in out and "--resume" in out
     step = checkpoint_step(ckpt)
     assert step is not None and 0 < step < 10000
+
+
+def test_ema_ends_with_the_moving_average_of_the_steps(tokens: TokenizedText) -> None:
+    model = BagOfWords()
+    average = [p.detach().clone() for p in model.parameters()]  # starts at the initial weights
+
+    def after_step(step: int, loss: float) -> None:
+        for a, p in zip(average, model.parameters(), strict=True):
+            a.mul_(0.9).add_(p.detach(), alpha=0.1)
+
+    from tinyai.train import TrainHooks
+
+    last = train(model, lambda e: tokens.batches(32, e),
+                 TrainConfig(steps=10, lr=5e-2, ema=0.9, log=False), loss_fn,
+                 hooks=TrainHooks(after_step=after_step))
+    assert last.steps == 10
+    for a, p in zip(average, model.parameters(), strict=True):
+        torch.testing.assert_close(p.detach(), a, atol=1e-6, rtol=1e-5)
+    plain = BagOfWords()
+    train(plain, lambda e: tokens.batches(32, e), TrainConfig(steps=10, lr=5e-2, log=False),
+          loss_fn)
+    assert not torch.equal(plain.out.weight, model.out.weight)  # the average is not the end
+
+
+def test_ema_resumes_exactly_and_its_setting_is_part_of_the_checkpoint(
+        tokens: TokenizedText, tmp_path: Path) -> None:
+    cfg = {"steps": 12, "lr": 1e-2, "log": False, "checkpoint_every": 5, "ema": 0.8}
+    straight = BagOfWords()
+    train(straight, lambda e: tokens.batches(32, e),
+          TrainConfig(**cfg, checkpoint_dir=str(tmp_path / "a")), loss_fn)
+    calls = {"n": 0}
+
+    def crashing(model: nn.Module, batch: dict) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise _Crash
+        return loss_fn(model, batch)
+
+    ckpt = str(tmp_path / "b")
+    with pytest.raises(_Crash):
+        train(BagOfWords(), lambda e: tokens.batches(32, e),
+              TrainConfig(**cfg, checkpoint_dir=ckpt), crashing)
+    from tinyai.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ema"):
+        train(BagOfWords(), lambda e: tokens.batches(32, e),
+              TrainConfig(**{**cfg, "ema": 0.0}, checkpoint_dir=ckpt, resume=True), loss_fn)
+    resumed = BagOfWords()
+    train(resumed, lambda e: tokens.batches(32, e),
+          TrainConfig(**cfg, checkpoint_dir=ckpt, resume=True), loss_fn)
+    for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    finished = BagOfWords()  # a resume of a finished run returns the average again
+    train(finished, lambda e: tokens.batches(32, e),
+          TrainConfig(**cfg, checkpoint_dir=ckpt, resume=True), loss_fn)
+    for a, b in zip(straight.parameters(), finished.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("ema", [-0.1, 1.0, 1.5])
+def test_ema_outside_zero_to_one_is_refused(ema: float) -> None:
+    with pytest.raises(ValueError, match="ema must be in"):
+        TrainConfig(ema=ema)
