@@ -71,3 +71,11 @@ def test_stsb_embed_quick_distills_without_labels_and_times_both(cache: Path) ->
     assert [r["name"] for r in result["rows"]][1] == "student"
     assert result["x_smaller"] > 20  # 2 layers, int8, 4-bit rows
     assert result["anchor"]["teacher_fraction"] == 0.93  # cited, not measured
+
+
+def test_teacher_ema_evaluates_the_last_step_and_each_average_of_one_run(cache: Path) -> None:
+    result = script("teacher_ema.py", "--seeds", "0", "--decays", "0.5,0.99", cache=cache)
+    (row,) = result["rows"]
+    assert row["seed"] == 0 and set(row) >= {"last_step", "ema 0.5", "ema 0.99"}
+    assert all(0 <= row[k] <= 1 for k in ("last_step", "ema 0.5", "ema 0.99"))
+    assert result["recipe"] == "recipes/sst2_teacher.yaml" and result["cpu"]
