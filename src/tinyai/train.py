@@ -227,8 +227,8 @@ def _effective_precision(config: TrainConfig, model: nn.Module, label: str,
 class WeightAverage:
     """An exponential moving average of the trained weights (Polyak averaging), which the
     run ends with: the last step's weights carry the noise of the last batches, the average
-    does not. Measured on the SST-2 teacher (1,053 steps): decay 0.99 lifted dev accuracy
-    in every seed (BENCHMARKS.md, #15 item 1).
+    less so. On the SST-2 teacher it was worth +0.1 to +0.2 points of dev accuracy on the
+    mean of three paired runs (BENCHMARKS.md, #15 item 1): small, so it is off by default.
 
     Only the trained tensors are averaged (torch's AveragedModel copies the whole module,
     a frozen embedding table too); buffers such as BatchNorm statistics stay the last
@@ -242,8 +242,7 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self) -> None:
-        # one fused pass over all tensors (timm's EMA does the same); a per-tensor loop
-        # costs a few ms a step on CPU
+        # one fused pass over all tensors, as timm's EMA does, not a Python loop per tensor
         torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - self.decay)
 
     @torch.no_grad()
