@@ -225,6 +225,7 @@ def kernel_profile(path: Path, b1: list, rounds: int, workdir: Path) -> dict[str
 
 def measure(plan: Plan, optimum_cli: str | None, profile: bool = False) -> list[dict[str, Any]]:
     from tinyai.models import load_model, load_tokenizer
+    from tinyai.recipe.records import cpu_model
 
     torch.set_num_threads(1)
     tok = load_tokenizer("minilm-l6")
@@ -289,20 +290,13 @@ def measure(plan: Plan, optimum_cli: str | None, profile: bool = False) -> list[
         {
             "mean_tokens": tokens,
             "peak_rate_bound_ms": peak_bound_ms,
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "sentences": len(b1),
             "rounds": plan.rounds,
             "load_average_before_after": load,
         },
         *rows,
     ]
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def table(results: list[dict[str, Any]]) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-sys.path.insert(0, str(ROOT))
 
 
 def teacher_recipe(quick: bool) -> Any:
@@ -85,11 +83,11 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         rows.append(one_seed(recipe, seed, decays))
         print(json.dumps(rows[-1]), flush=True)
-    from benchmarks.attention_fusion import _cpu_model
+    from tinyai.recipe.records import cpu_model
 
     columns = ["last_step", *(f"ema {d}" for d in decays)]
     mean = {c: sum(r[c] for r in rows) / len(rows) for c in columns}
-    result = {"cpu": _cpu_model(), "recipe": "recipes/sst2_teacher.yaml", "rows": rows,
+    result = {"cpu": cpu_model(), "recipe": "recipes/sst2_teacher.yaml", "rows": rows,
               "mean": mean}
     RESULTS.mkdir(exist_ok=True)
     name = "teacher_ema-quick.json" if args.quick else "teacher_ema.json"
