@@ -285,3 +285,21 @@ def test_ema_resumes_exactly_and_its_setting_is_part_of_the_checkpoint(
 def test_ema_outside_zero_to_one_is_refused(ema: float) -> None:
     with pytest.raises(ValueError, match="ema must be in"):
         TrainConfig(ema=ema)
+
+
+def test_a_checkpoint_from_before_ema_existed_resumes_as_ema_off(
+        tokens: TokenizedText, tmp_path: Path) -> None:
+    import json
+
+    from tinyai.errors import ConfigError
+
+    ckpt = tmp_path / "old"
+    cfg = {"steps": 4, "lr": 1e-2, "log": False, "checkpoint_dir": str(ckpt)}
+    train(BagOfWords(), lambda e: tokens.batches(32, e), TrainConfig(**cfg), loss_fn)
+    info = json.loads((ckpt / "checkpoint.json").read_text())
+    del info["fingerprint"]["ema"]  # as written before the setting existed
+    (ckpt / "checkpoint.json").write_text(json.dumps(info))
+    train(BagOfWords(), lambda e: tokens.batches(32, e), TrainConfig(**cfg, resume=True), loss_fn)
+    with pytest.raises(ConfigError, match=r"ema 0\.0, this run has 0\.5"):
+        train(BagOfWords(), lambda e: tokens.batches(32, e),
+              TrainConfig(**cfg, resume=True, ema=0.5), loss_fn)
