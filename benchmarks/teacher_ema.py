@@ -38,14 +38,12 @@ def teacher_recipe(quick: bool) -> Any:
     return parse_recipe(data, base=ROOT / "recipes")
 
 
-def one_seed(recipe: Any, seed: int, decays: list[float]) -> dict[str, Any]:
+def one_seed(recipe: Any, task: Any, seed: int, decays: list[float]) -> dict[str, Any]:
     from tinyai.distill.finetune import finetune, freeze_
     from tinyai.measure.evaluate import evaluate
     from tinyai.recipe.models import fit_to_task, load_source
-    from tinyai.tasks.spec import build_task
     from tinyai.train import TrainHooks, WeightAverage
 
-    task = build_task(recipe.task)
     stage = recipe.stages[0].config  # the teacher's FinetuneConfig
     config = dataclasses.replace(stage, train=dataclasses.replace(
         stage.train, seed=seed, ema=0.0, log_every=100))
@@ -78,10 +76,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few steps on slices")
     args = parser.parse_args()
     decays = [float(d) for d in args.decays.split(",")]
+    from tinyai.tasks.spec import build_task
+
     recipe = teacher_recipe(args.quick)
+    task = build_task(recipe.task)  # loaded once: every seed trains and evaluates on it
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        rows.append(one_seed(recipe, seed, decays))
+        rows.append(one_seed(recipe, task, seed, decays))
         print(json.dumps(rows[-1]), flush=True)
     from tinyai.recipe.records import cpu_model
 
