@@ -119,6 +119,9 @@ def test_sdpa_fuses_when_multihead_attention_computes_it_exactly(
     ops = ort_ops(proto, tmp_path)
     assert ops["MultiHeadAttention"] == (1 if fused else 0)
     assert (ops["Softmax"] == 0) == fused  # no leftover softmax when fused
+    if fused:  # the heads' split after the fused node and the caller's merge are both gone;
+        # what is left flattens a key-padding mask to [B, T]
+        assert ops["Reshape"] == (mask == "key-padding")
     with torch.no_grad():
         want = model(ids, padding).numpy()
     got = run_onnx(proto, {"input_ids": ids, "attention_mask": padding})
@@ -234,4 +237,6 @@ def test_real_minilm_layers_match_pytorch_on_padded_sentences(
     with torch.no_grad():
         want = model(**sentences).numpy()
     np.testing.assert_allclose(run_onnx(proto, sentences), want, atol=FP32_TOLERANCE, rtol=0)
-    assert Counter(n.op_type for n in proto.graph.node)["MultiHeadAttention"] == 2
+    ops = Counter(n.op_type for n in proto.graph.node)
+    assert ops["MultiHeadAttention"] == 2
+    assert ops["Reshape"] == 1  # the mask's; no split-and-merge of the heads per layer

@@ -134,6 +134,10 @@ def sdpa_to_multihead_attention(
         bias,
         **attrs,
     )
+    # onnx cannot infer a contrib op's shape; recorded, the caller's merge of the heads below
+    # is seen to undo the split (`tinyai.export.round_trips`)
+    out.shape = ir.Shape([query.shape[0], query.shape[2], heads * value_size])
+    out.dtype = query.dtype
     out = op.Reshape(out, op.Constant(value_ints=[0, 0, heads, value_size]))
     return op.Transpose(out, perm=_BSNH_TO_BNSH)
 

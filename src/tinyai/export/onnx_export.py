@@ -25,6 +25,7 @@ from tinyai.export import extensions
 from tinyai.export.dedup import dedup_initializers
 from tinyai.export.errors import export_error_line
 from tinyai.export.hf_attention import key_padding_attention
+from tinyai.export.round_trips import drop_round_trip_reshapes
 from tinyai.models.calling import Binding, bind
 
 if TYPE_CHECKING:
@@ -268,6 +269,7 @@ def _dynamo(model: nn.Module, binding: Binding, inputs: dict[str, Any],
         optimize=True,
         external_data=False,
     )
+    drop_round_trip_reshapes(program.model)
     return program.model_proto
 
 
