@@ -92,7 +92,6 @@ def test_teacher_soup_evaluates_each_member_and_each_soup(cache: Path) -> None:
 
 def test_a_soup_averages_float_tensors_and_keeps_integer_buffers() -> None:
     import torch
-
     from benchmarks.teacher_soup import soup
 
     states = [{"w": torch.tensor([1.0, 2.0]), "ids": torch.tensor([0, 1])},

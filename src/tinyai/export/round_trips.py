@@ -26,7 +26,7 @@ def drop_round_trip_reshapes(model: ir.Model) -> int:
     graph = model.graph
     dropped = 0
     for node in list(graph):
-        if not _is_shape_only(node) or node.op_type != "Reshape":
+        if node.op_type != "Reshape" or node.domain != "":
             continue
         result = node.outputs[0]
         source = _chain_start(node)
