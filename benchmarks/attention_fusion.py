@@ -187,7 +187,7 @@ def fused_ops(path: Path, workdir: Path) -> dict[str, int]:
     opts.optimized_model_filepath = str(workdir / f"{path.stem}.ort.onnx")
     ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     ops = Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node)
-    keys = ("MultiHeadAttention", "Attention", "QAttention", "Softmax", "MatMul")
+    keys = ("MultiHeadAttention", "Attention", "QAttention", "Softmax", "MatMul", "Reshape")
     return {k: ops.get(k, 0) for k in keys}
 
 

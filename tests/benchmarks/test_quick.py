@@ -82,19 +82,10 @@ def test_teacher_ema_evaluates_the_last_step_and_each_average_of_one_run(cache: 
 
 
 def test_teacher_soup_evaluates_each_member_and_each_soup(cache: Path) -> None:
-    result = script("teacher_soup.py", "--seeds", "0,1,2", cache=cache)
-    assert [m["seed"] for m in result["members"]] == [0, 1, 2]
-    assert [s["members"] for s in result["soups"]] == [[0, 1], [0, 1, 2]]
+    result = script("teacher_soup.py", "--seeds", "0,1", cache=cache)
+    assert [m["seed"] for m in result["members"]] == [0, 1]
+    (soup,) = result["soups"]
+    assert soup["members"] == [0, 1] and 0 <= soup["accuracy"] <= 1
     accuracies = [m["accuracy"] for m in result["members"]]
-    assert result["soups"][1]["members_mean"] == pytest.approx(sum(accuracies) / 3)
-    assert all(0 <= s["accuracy"] <= 1 for s in result["soups"])
+    assert soup["members_mean"] == pytest.approx(sum(accuracies) / 2)
 
-
-def test_a_soup_averages_float_tensors_and_keeps_integer_buffers() -> None:
-    import torch
-    from benchmarks.teacher_soup import soup
-
-    states = [{"w": torch.tensor([1.0, 2.0]), "ids": torch.tensor([0, 1])},
-              {"w": torch.tensor([3.0, 6.0]), "ids": torch.tensor([0, 1])}]
-    averaged = soup(states)
-    assert averaged["w"].tolist() == [2.0, 4.0] and averaged["ids"].dtype == torch.int64

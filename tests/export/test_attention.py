@@ -121,7 +121,7 @@ def test_sdpa_fuses_when_multihead_attention_computes_it_exactly(
     assert (ops["Softmax"] == 0) == fused  # no leftover softmax when fused
     if fused:  # the heads' split after the fused node and the caller's merge are both gone;
         # what is left flattens a key-padding mask to [B, T]
-        assert ops["Reshape"] == (mask == "key-padding")
+        assert ops["Reshape"] == int(mask == "key-padding")
     with torch.no_grad():
         want = model(ids, padding).numpy()
     got = run_onnx(proto, {"input_ids": ids, "attention_mask": padding})

@@ -34,6 +34,7 @@ from onnxscript.function_libs.torch_lib.ops.nn import aten_scaled_dot_product_at
 from onnxscript.values import Op, Opset
 
 from tinyai.export.extensions import register_onnx_translation
+from tinyai.export.round_trips import same_dim
 
 MS_DOMAIN = "com.microsoft"
 # What a masked-out position adds to its score: the most negative finite value, as Hugging Face's
@@ -134,8 +135,8 @@ def sdpa_to_multihead_attention(
         bias,
         **attrs,
     )
-    # onnx cannot infer a contrib op's shape; recorded, the caller's merge of the heads below
-    # is seen to undo the split (`tinyai.export.round_trips`)
+    # onnx cannot infer a contrib op's shape; recorded, `tinyai.export.round_trips` can see
+    # that the split into heads below and the caller's merge back cancel
     out.shape = ir.Shape([query.shape[0], query.shape[2], heads * value_size])
     out.dtype = query.dtype
     out = op.Reshape(out, op.Constant(value_ints=[0, 0, heads, value_size]))
@@ -164,21 +165,15 @@ def _mask_kind(query: Any, key: Any, attn_mask: Any) -> str | None:
     if attn_mask is None:
         return "none"
     mask, q, k = attn_mask.shape, query.shape, key.shape
-    if mask is None or len(mask) != 4 or q is None or k is None or not _same_dim(mask[3], k[2]):
+    if mask is None or len(mask) != 4 or q is None or k is None or not same_dim(mask[3], k[2]):
         return None
     # [B, 1, 1, T] of booleans: which keys are padding, the same for every head and query.
     if attn_mask.dtype == ir.DataType.BOOL and mask[1] == 1 and mask[2] == 1:
-        return "key_padding" if _same_dim(mask[0], q[0]) else None
+        return "key_padding" if same_dim(mask[0], q[0]) else None
     # attention_bias is [B or 1, H or 1, S, T]: ORT broadcasts batch and heads only.
-    if mask[1] not in (1, q[1]) or not _same_dim(mask[2], q[2]):
+    if mask[1] not in (1, q[1]) or not same_dim(mask[2], q[2]):
         return None
     return "bias"
-
-
-def _same_dim(a: Any, b: Any) -> bool:
-    if isinstance(a, int) or isinstance(b, int):
-        return a == b
-    return a is not None and b is not None and a.value is not None and a == b
 
 
 def _heads_merged(x: Any) -> Any:
@@ -213,7 +208,7 @@ def _unsplit_heads(x: Any) -> Any:
     b, n, h, d = t
     if not (isinstance(h, int) and isinstance(d, int) and s[2] == h * d):
         return None
-    return source if _same_dim(s[0], b) and _same_dim(s[1], n) else None
+    return source if same_dim(s[0], b) and same_dim(s[1], n) else None
 
 
 def _key_padding(attn_mask: Any) -> Any:
