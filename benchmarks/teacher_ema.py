@@ -38,17 +38,28 @@ def teacher_recipe(quick: bool) -> Any:
     return parse_recipe(data, base=ROOT / "recipes")
 
 
+def teacher_stage(recipe: Any, seed: int) -> Any:
+    """The recipe's teacher stage (its FinetuneConfig) with training seed `seed`, `ema` off."""
+    stage = recipe.stages[0].config
+    return dataclasses.replace(stage, train=dataclasses.replace(
+        stage.train, seed=seed, ema=0.0, log_every=100))
+
+
+def fresh_teacher(recipe: Any, task: Any, head_seed: int) -> torch.nn.Module:
+    """The packaged model with a new task head drawn from torch seed `head_seed`."""
+    from tinyai.recipe.models import fit_to_task, load_source
+
+    torch.manual_seed(head_seed)
+    return fit_to_task(load_source(str(recipe.teacher.model)), recipe.teacher.model, task)
+
+
 def one_seed(recipe: Any, task: Any, seed: int, decays: list[float]) -> dict[str, Any]:
     from tinyai.distill.finetune import finetune, freeze_
     from tinyai.measure.evaluate import evaluate
-    from tinyai.recipe.models import fit_to_task, load_source
     from tinyai.train import TrainHooks, WeightAverage
 
-    stage = recipe.stages[0].config  # the teacher's FinetuneConfig
-    config = dataclasses.replace(stage, train=dataclasses.replace(
-        stage.train, seed=seed, ema=0.0, log_every=100))
-    torch.manual_seed(seed)  # the new head's initial weights
-    model = fit_to_task(load_source(str(recipe.teacher.model)), recipe.teacher.model, task)
+    config = teacher_stage(recipe, seed)
+    model = fresh_teacher(recipe, task, head_seed=seed)
     freeze_(model, config)  # as finetune will: the averages hold the trained tensors only
     trainable = [p for p in model.parameters() if p.requires_grad]
     averages = {d: WeightAverage(trainable, d) for d in decays}  # from the initial weights

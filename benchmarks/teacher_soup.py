@@ -15,7 +15,6 @@ benchmarks/results/teacher_soup[-quick].json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -25,29 +24,19 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.teacher_ema import teacher_recipe
+from benchmarks.teacher_ema import fresh_teacher, teacher_recipe, teacher_stage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def start(recipe: Any, task: Any) -> torch.nn.Module:
-    """The packaged model with the task's head, the same for every member."""
-    from tinyai.recipe.models import fit_to_task, load_source
-
-    torch.manual_seed(0)  # the new head's initial weights
-    return fit_to_task(load_source(str(recipe.teacher.model)), recipe.teacher.model, task)
+HEAD_SEED = 0  # every member starts from the same head
 
 
 def member(recipe: Any, task: Any, seed: int) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     from tinyai.distill.finetune import finetune
     from tinyai.measure.evaluate import evaluate
 
-    stage = recipe.stages[0].config  # the teacher's FinetuneConfig
-    config = dataclasses.replace(stage, train=dataclasses.replace(
-        stage.train, seed=seed, log_every=100))
-    model = start(recipe, task)
+    model = fresh_teacher(recipe, task, HEAD_SEED)
     began = time.perf_counter()
-    finetune(model, task, config)
+    finetune(model, task, teacher_stage(recipe, seed))
     row = {"seed": seed, "train_seconds": round(time.perf_counter() - began),
            "accuracy": evaluate(model, task)["metrics"]["accuracy"]}
     return row, {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -78,7 +67,7 @@ def main() -> None:
         states.append(state)
         print(json.dumps(row), flush=True)
     soups = []
-    model = start(recipe, task)
+    model = fresh_teacher(recipe, task, HEAD_SEED)
     for k in range(2, len(states) + 1):
         model.load_state_dict(soup(states[:k]))
         soups.append({"members": [m["seed"] for m in members[:k]],

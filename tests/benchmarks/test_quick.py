@@ -88,4 +88,3 @@ def test_teacher_soup_evaluates_each_member_and_each_soup(cache: Path) -> None:
     assert soup["members"] == [0, 1] and 0 <= soup["accuracy"] <= 1
     accuracies = [m["accuracy"] for m in result["members"]]
     assert soup["members_mean"] == pytest.approx(sum(accuracies) / 2)
-

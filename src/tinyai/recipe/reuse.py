@@ -11,7 +11,6 @@ training checkpoints are left behind: a finished stage does not need them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from typing import Any
 from tinyai import atomic
 from tinyai.errors import ConfigError
 from tinyai.recipe.records import METRICS_FILE, read_metrics
-from tinyai.recipe.schema import Recipe, parse_recipe
+from tinyai.recipe.schema import Recipe, stored_recipe
 
 # What every reused stage depends on besides the stages before it.
 SHARED_KEYS = ("task", "teacher", "seed", "measure")
@@ -36,11 +35,7 @@ def shared_stages(recipe: Recipe, source: Path) -> int:
     if not (source / _RECIPE_FILE).is_file():
         raise ConfigError(f"{source} holds no tinyai run (no {_RECIPE_FILE}); give --reuse the "
                           "run directory of an earlier tinyai compress")
-    theirs = yaml.safe_load((source / _RECIPE_FILE).read_text())
-    # As this tinyai reads it (as a resume does): a setting added since that run started
-    # takes its default, so it does not make every stage differ.
-    with contextlib.suppress(ConfigError):
-        theirs = yaml.safe_load(parse_recipe(theirs).to_yaml())
+    theirs = stored_recipe(source / _RECIPE_FILE)
     ours = yaml.safe_load(recipe.to_yaml())
     if any(theirs.get(key) != ours.get(key) for key in SHARED_KEYS):
         return -1

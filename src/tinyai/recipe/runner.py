@@ -22,7 +22,6 @@ into=...)``), which is how ``resume=True`` continues such a run.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import shutil
@@ -47,7 +46,14 @@ from tinyai.recipe.records import (
     TargetResult,
     TaskInfo,
 )
-from tinyai.recipe.schema import RUNNER_TRAIN_KEYS, ModelSource, Recipe, Stage, parse_recipe
+from tinyai.recipe.schema import (
+    RUNNER_TRAIN_KEYS,
+    ModelSource,
+    Recipe,
+    Stage,
+    parse_recipe,
+    stored_recipe,
+)
 from tinyai.recipe.stages import RunEnv, execute_stage
 from tinyai.train import TrainConfig
 
@@ -524,11 +530,7 @@ def _same_recipe(recipe_file: Path, recipe: Recipe) -> None:
     targets may change: they are checked on the final artifact, not trained toward."""
     import yaml
 
-    stored = yaml.safe_load(recipe_file.read_text())
-    # As this tinyai reads it: a setting added since the run started takes its default. A
-    # stored recipe this tinyai no longer accepts is compared as written.
-    with contextlib.suppress(ConfigError):
-        stored = yaml.safe_load(parse_recipe(stored).to_yaml())
+    stored = stored_recipe(recipe_file)
     now = yaml.safe_load(recipe.to_yaml())
     for both in (stored, now):
         if isinstance(both, dict):

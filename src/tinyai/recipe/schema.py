@@ -31,6 +31,7 @@ error names its path (``stages[2].magnitude-pruning.sparsity: must be in [0, 1),
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,19 @@ def load_recipe(path: str | Path) -> Recipe:
                           "levels of mappings and lists") from None
     return parse_recipe(data, base=path.resolve().parent)
 
+
+
+def stored_recipe(path: Path) -> Any:
+    """A run's stored recipe.yaml as plain data, as this tinyai reads it: a setting added
+    since the run started takes its default, so comparing it with a recipe of today (resume,
+    --reuse) does not see every stage differ. One this tinyai no longer accepts is returned
+    as written."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    with contextlib.suppress(ConfigError):
+        data = yaml.safe_load(parse_recipe(data).to_yaml())
+    return data
 
 def parse_recipe(data: Any, base: Path | None = None) -> Recipe:
     """A `Recipe` from the parsed YAML (or an equivalent dict)."""
