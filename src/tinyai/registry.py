@@ -53,7 +53,8 @@ class Needs:
     teacher: the model being compressed is kept as a teacher (distillation).
     example_inputs: named example tensors (tracing: structured pruning).
     loss: `StageContext.loss_fn`, one training batch's loss (Taylor importance).
-    evaluation: `StageContext.evaluate`, the held-out metric (sensitivity analysis).
+    evaluation: `StageContext.evaluate`, the task metric on a sample of its training split
+        (sensitivity analysis: never the held-out split the run reports).
     task: the task itself (its data, loss, tokenizer).
     """
 

@@ -26,14 +26,18 @@ def evaluate(
     limit: int | None = None,
     batch_size: int = 32,
     threads: int = 1,
+    indices: Any = None,
 ) -> dict[str, Any]:
     """Metrics of `model_or_artifact` on `task` (Task or name; for an artifact, default: its
-    own task) over `split` (default: the task's evaluation split), first `limit` examples."""
+    own task) over `split` (default: the task's evaluation split), first `limit` examples,
+    or the examples at `indices` of that split (a sample)."""
     start = time.perf_counter()
     is_artifact = isinstance(model_or_artifact, str | Path)
     task = _resolve_task(task, model_or_artifact if is_artifact else None)
     split = split or task.eval_split
     dataset = task.dataset(split)
+    if indices is not None:
+        dataset = dataset.subset(np.asarray(indices))
     if limit is not None and limit < len(dataset):
         dataset = dataset.subset(np.arange(limit))
     if is_artifact:

@@ -154,8 +154,9 @@ class MixedPrecision(QuantConfig):
     Either give `layer_bits` (e.g. from `allocate_bits`), or a `budget_bytes` for the
     quantized Linear layers: then each layer's sensitivity to every width in `choices` is
     measured (one layer at a time, with the evaluation the caller supplies — the recipe
-    runner uses the task's held-out metric) and the widths that fit the budget with the
-    least measured loss are chosen.
+    runner uses the task's metric on a sample of its training split, never the held-out
+    split it reports) and the widths that fit the budget with the least measured loss are
+    chosen.
     """
 
     layer_bits: dict[str, int] = field(default_factory=dict)

@@ -153,7 +153,7 @@ def _context(model: nn.Module, stage: Stage, needs: registry.Needs, env: RunEnv,
     if needs.loss:
         ctx.loss_fn = one_batch_loss(task, env.seed)
     if needs.evaluation:
-        ctx.evaluate = held_out_metric(task)
+        ctx.evaluate = selection_metric(task, env.seed)
     train = stage.settings.train
     if train is not None and not _has_train(stage.config):
         train_config = runner_train_config(train, stage_dir, env.resume)
@@ -192,13 +192,11 @@ def calibrate(model: nn.Module, task: Any, examples: int, seed: int,
               batch_size: int = 32) -> None:
     """Run `examples` training examples (a seeded sample) through the model: what static
     quantization observes between prepare and convert. The one calibration loop."""
-    data = task.dataset(task.train_split)
-    count = min(examples, len(data))
-    chosen = np.sort(np.random.default_rng(seed).permutation(len(data))[:count])
+    data = task.dataset(task.train_split).subset(training_sample(task, examples, seed))
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for batch in task.batches(data.subset(chosen), batch_size):
+        for batch in task.batches(data, batch_size):
             call_model(model, _on_device(task.model_inputs(batch), model))
     model.train(was_training)
 
@@ -216,12 +214,22 @@ def one_batch_loss(task: Any, seed: int, batch_size: int = 32) -> Any:
     return loss_fn
 
 
-def held_out_metric(task: Any) -> Any:
-    """evaluate(model): the task's primary metric on its held-out split (PyTorch)."""
+def training_sample(task: Any, examples: int, seed: int) -> np.ndarray:
+    """Indices of a seeded sample of `examples` training examples, in the split's order."""
+    size = len(task.dataset(task.train_split))
+    return np.sort(np.random.default_rng(seed).permutation(size)[:min(examples, size)])
+
+
+def selection_metric(task: Any, seed: int, examples: int = 2048) -> Any:
+    """evaluate(model): the task's primary metric (PyTorch) on a seeded sample of its
+    *training* split. A stage that chooses by a metric (mixed precision's bit-widths) must
+    not choose on the split the run then reports: the choice would be fitted to that number."""
     from tinyai.measure.evaluate import evaluate
 
+    sample = training_sample(task, examples, seed)
+
     def metric(model: nn.Module) -> float:
-        result = evaluate(model, task)
+        result = evaluate(model, task, split=task.train_split, indices=sample)
         return float(result["metrics"][result["primary_metric"]])
 
     return metric
