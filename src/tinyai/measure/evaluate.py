@@ -10,7 +10,7 @@ side-by-side parity.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def evaluate(
     limit: int | None = None,
     batch_size: int = 32,
     threads: int = 1,
-    indices: Any = None,
+    indices: Sequence[int] | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Metrics of `model_or_artifact` on `task` (Task or name; for an artifact, default: its
     own task) over `split` (default: the task's evaluation split), first `limit` examples,

@@ -108,5 +108,6 @@ def sensitivity_chart(name: str, run: Run, stage: StageRecord) -> Chart:
         return fig
 
     caption = (f"What stage {stage.name} measured while choosing per-layer settings: each "
-               "layer changed alone, the rest of the model as it was.")
+               "layer changed alone, the rest of the model as it was, scored on a sample of "
+               "training examples (never on the held-out split the run reports).")
     return render(name, caption, draw)
