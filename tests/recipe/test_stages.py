@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import tinyai
 from tinyai.measure.evaluate import evaluate
 from tinyai.recipe.stages import selection_metric, training_sample
 from tinyai.tasks import get_task
@@ -64,8 +65,6 @@ def test_the_training_sample_is_seeded_sorted_and_bounded() -> None:
 
 
 def test_a_mixed_precision_stage_chooses_its_bits_on_training_data(tmp_path) -> None:
-    import tinyai
-
     # Training labels are the sign of x[0], held-out labels its opposite; the model reads the
     # sign: perfect on training data, wrong on every example the run reports.
     x = np.random.default_rng(1).standard_normal((600, 64)).astype(np.float32)
@@ -73,8 +72,7 @@ def test_a_mixed_precision_stage_chooses_its_bits_on_training_data(tmp_path) -> 
     np.savez(tmp_path / "test.npz", x=x[:50], labels=(x[:50, 0] <= 0).astype(np.int64))
     model = SignOfFirst()
     recipe = {"version": 1, "name": "mixed", "teacher": {"given": True},
-              "task": {
-                       "data": {"train": str(tmp_path / "train.npz"),
+              "task": {"data": {"train": str(tmp_path / "train.npz"),
                                 "test": str(tmp_path / "test.npz")}},
               "stages": [{"mixed-precision": {"budget_bytes": 3000, "choices": [8, 4]}}],
               "measure": {"latency": False, "every_stage": False, "teacher": False}}
