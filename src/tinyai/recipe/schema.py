@@ -283,7 +283,6 @@ def load_recipe(path: str | Path) -> Recipe:
     return parse_recipe(data, base=path.resolve().parent)
 
 
-
 def stored_recipe(path: Path) -> Any:
     """A run's stored recipe.yaml as plain data, as this tinyai reads it: a setting added
     since the run started takes its default, so comparing it with a recipe of today (resume,
@@ -295,6 +294,7 @@ def stored_recipe(path: Path) -> Any:
     with contextlib.suppress(ConfigError):
         data = yaml.safe_load(parse_recipe(data).to_yaml())
     return data
+
 
 def parse_recipe(data: Any, base: Path | None = None) -> Recipe:
     """A `Recipe` from the parsed YAML (or an equivalent dict)."""
